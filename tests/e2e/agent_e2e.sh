@@ -1,0 +1,165 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# End to end: two real wgagents (wireguard-go backend) in namespaces the test
+# makes, driven by p2pwg-agentctl; wireguard-tools' `wg` is the independent
+# reader; coturn is the real STUN server. Usage: agent_e2e.sh WGAGENT AGENTCTL
+set -u
+WGAGENT=$(readlink -f "$1")
+CTL=$(readlink -f "$2")
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+
+if [ "$(id -u)" != 0 ]; then echo "skipped: needs root"; exit 77; fi
+for tool in wireguard-go wg turnserver curl ping setpriv; do
+	command -v $tool >/dev/null || { echo "missing $tool: run deploy/install-deps.sh"; exit 1; }
+done
+
+ID=$$
+NS_NET=p2e$ID-net NS_A=p2e$ID-a NS_B=p2e$ID-b NS_S=p2e$ID-stun
+IF_A=p2e$ID-wa IF_B=p2e$ID-wb
+TMP=$(mktemp -d /tmp/p2pwg-e2e.XXXXXX)
+chmod 755 "$TMP"
+trap 'e2e_cleanup; rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
+
+# ---- topology: a, b and stun on one bridge (198.18.0.0/24) ----
+netns_add "$NS_NET"; netns_add "$NS_A"; netns_add "$NS_B"; netns_add "$NS_S"
+ip -n "$NS_NET" link add br0 type bridge
+ip -n "$NS_NET" link set br0 up
+n=1
+for ns in "$NS_A" "$NS_B" "$NS_S"; do
+	ip link add e2e$ID-$n type veth peer name eth0 netns "$ns"
+	ip link set e2e$ID-$n netns "$NS_NET"
+	ip -n "$NS_NET" link set e2e$ID-$n master br0 up
+	ip -n "$ns" addr add 198.18.0.$n/24 dev eth0
+	ip -n "$ns" link set eth0 up
+	n=$((n + 1))
+done
+
+ip netns exec "$NS_S" turnserver -n --stun-only --listening-ip 198.18.0.3 --listening-port 3478 \
+	--no-cli --no-tls --no-dtls --log-file stdout --simple-log >"$TMP/turnserver.log" 2>&1 &
+track_pid $!
+
+start_agent() { # name ns ifname extra-args...
+	local name=$1 ns=$2 ifn=$3; shift 3
+	mkdir -p "$TMP/$name"
+	ip netns exec "$ns" "$WGAGENT" -i "$ifn" -s "$TMP/$name/agent.sock" -d "$TMP/$name/state" \
+		"$@" >>"$TMP/$name/agent.log" 2>&1 &
+	local pid=$!
+	track_pid $pid
+	eval "PID_$name=$pid"
+	retry 10 test -S "$TMP/$name/agent.sock" || { fail "agent $name did not start"; cat "$TMP/$name/agent.log"; exit 1; }
+	[ -f "$TMP/$name/wireguard-go.$ifn.pid" ] && track_pid "$(cat "$TMP/$name/wireguard-go.$ifn.pid")"
+	return 0
+}
+ctl() { local name=$1; shift; "$CTL" -s "$TMP/$name/agent.sock" "$@"; }
+pubkey() { ctl "$1" hello | awk '/^version/ {print $4}'; }
+
+start_agent a "$NS_A" "$IF_A" --socket-mode 0666 --allow-uid 65533
+start_agent b "$NS_B" "$IF_B"
+KEY_A=$(pubkey a); KEY_B=$(pubkey b)
+KEY_C=$(wg genkey | wg pubkey)
+e2e_log "a=$KEY_A b=$KEY_B"
+
+check "both agents answer Hello with a 44-character public key" \
+	test ${#KEY_A} -eq 44 -a ${#KEY_B} -eq 44 -a "$KEY_A" != "$KEY_B"
+check "agent log names the userspace backend" grep -q "backend userspace" "$TMP/a/agent.log"
+cap=$(awk '/^CapEff/ {print $2}' /proc/$PID_a/status)
+check "agent's effective capabilities are CAP_NET_ADMIN only (CapEff=$cap)" test "$cap" = 0000000000001000
+check "agent runs with no_new_privs" grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$PID_a/status
+mode=$(stat -c %a "$TMP/a/state/private.key")
+check "private key file is mode 600 ($mode)" test "$mode" = 600
+check "private key never in the agent log" bash -c "! grep -qF '$(cat "$TMP/a/state/private.key")' '$TMP/a/agent.log'"
+
+# ---- a tunnel ----
+ctl a set --address 10.88.0.10/24 \
+	--peer "$KEY_B,endpoint=198.18.0.2:51820,allowed=10.88.0.11/32,keepalive=25" \
+	--peer "$KEY_C,endpoint=198.18.0.9:51820,allowed=10.88.0.12/32,keepalive=25" >"$TMP/set1" 2>&1
+check "SetPeers on a is applied" grep -q "changed yes" "$TMP/set1"
+ctl b set --address 10.88.0.11/24 --peer "$KEY_A,endpoint=198.18.0.1:51820,allowed=10.88.0.10/32,keepalive=25" >/dev/null
+check "ping crosses the tunnel a -> b" retry 15 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+check "ping crosses the tunnel b -> a" retry 5 ip netns exec "$NS_B" ping -c1 -W1 10.88.0.10
+body=$(ip netns exec "$NS_A" curl -s --max-time 3 http://10.88.0.11:8000/test)
+e2e_log "/test: $body"
+check "/test over the tunnel answers b's overlay address" \
+	bash -c "echo '$body' | grep -q '\"wg_ip\": \"10.88.0.11/32\", \"time\": \"20'"
+check "agent b logs the /test request" retry 3 grep -q "serving request from 10.88.0.10" "$TMP/b/agent.log"
+code=$(ip netns exec "$NS_A" curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://10.88.0.11:8000/other)
+check "only /test is served (other path: $code)" test "$code" = 404
+
+dump_peers() { # ns ifname: "key endpoint allowed keepalive" per peer, sorted
+	ip netns exec "$1" wg show "$2" dump | tail -n +2 | awk '{print $1, $3, $4, $8}' | sort
+}
+expect=$(printf '%s\n' "$KEY_B 198.18.0.2:51820 10.88.0.11/32 25" "$KEY_C 198.18.0.9:51820 10.88.0.12/32 25" | sort)
+check "wg show dump on a shows exactly the requested peers" test "$(dump_peers "$NS_A" "$IF_A")" = "$expect"
+check "wg show on a shows its public key and port" \
+	test "$(ip netns exec "$NS_A" wg show "$IF_A" dump | head -1 | cut -f2,3)" = "$(printf '%s\t51820' "$KEY_A")"
+
+hs() { ip netns exec "$NS_A" wg show "$IF_A" latest-handshakes | awk -v k="$1" '$1 == k {print $2}'; }
+rx() { ip netns exec "$NS_A" wg show "$IF_A" transfer | awk -v k="$1" '$1 == k {print $2}'; }
+HS_B=$(hs "$KEY_B"); RX_B=$(rx "$KEY_B")
+check "a has a handshake with b ($HS_B)" test "${HS_B:-0}" -gt 0
+
+# ---- change one peer: the other keeps its session ----
+sleep 1.1
+ctl a set --address 10.88.0.10/24 \
+	--peer "$KEY_B,endpoint=198.18.0.2:51820,allowed=10.88.0.11/32,keepalive=25" \
+	--peer "$KEY_C,endpoint=198.18.0.8:51820,allowed=10.88.0.12/32,keepalive=25" >/dev/null
+check "changed peer's endpoint is applied" bash -c "ip netns exec $NS_A wg show $IF_A endpoints | grep -q '198.18.0.8:51820'"
+check "unchanged peer keeps its handshake time" test "$(hs "$KEY_B")" = "$HS_B"
+check "unchanged peer's counters are not reset" test "$(rx "$KEY_B")" -ge "$RX_B"
+# ---- remove a peer ----
+ctl a set --address 10.88.0.10/24 --peer "$KEY_B,endpoint=198.18.0.2:51820,allowed=10.88.0.11/32,keepalive=25" >"$TMP/set3"
+check "removing a peer is applied" grep -q "changed yes" "$TMP/set3"
+check "removed peer is gone from wg show" test "$(dump_peers "$NS_A" "$IF_A")" = "$KEY_B 198.18.0.2:51820 10.88.0.11/32 25"
+check "agent logs the removal" grep -q "remove peer ${KEY_C:0:8}" "$TMP/a/agent.log"
+ctl a set --address 10.88.0.10/24 --peer "$KEY_B,endpoint=198.18.0.2:51820,allowed=10.88.0.11/32,keepalive=25" >"$TMP/set4"
+check "the same state again changes nothing" grep -q "changed no" "$TMP/set4"
+check "and the remaining peer still has its session" test "$(hs "$KEY_B")" = "$HS_B"
+
+# ---- agent restart keeps the tunnel ----
+ip netns exec "$NS_A" ping -i 0.2 -c 25 -W1 10.88.0.11 >"$TMP/ping_restart" 2>&1 &
+PING=$!
+sleep 0.5
+kill -TERM "$PID_a"
+check "agent exits on SIGTERM" wait_gone "$PID_a"
+check "interface kept after SIGTERM" ip -n "$NS_A" link show "$IF_A"
+start_agent a "$NS_A" "$IF_A" --socket-mode 0666 --allow-uid 65533
+wait $PING
+loss=$(grep -o '[0-9.]*% packet loss' "$TMP/ping_restart")
+check "no ping lost across the agent restart ($loss)" test "$loss" = "0% packet loss"
+check "restarted agent keeps its public key" test "$(pubkey a)" = "$KEY_A"
+check "restarted agent adopted the interface" grep -q "adopted with 1 peers" "$TMP/a/agent.log"
+check "restart did not reset the session" test "$(hs "$KEY_B")" = "$HS_B"
+check "/test still answered after the restart" ip netns exec "$NS_B" curl -sf --max-time 3 http://10.88.0.10:8000/test -o /dev/null
+
+# ---- STUN from the WireGuard port against a real STUN server ----
+retry 5 ip netns exec "$NS_S" ss -Hlun sport = :3478
+out=$(ctl a stun 198.18.0.3:3478)
+e2e_log "stun: $out"
+check "STUN mapping shows the WireGuard port" test "$out" = "mapped 198.18.0.1:51820"
+check "tunnel still works after STUN" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+out=$(ctl a -t 500 stun 198.18.0.4:3478 2>&1)
+check "STUN to a silent server times out with a clear error ($out)" bash -c "echo '$out' | grep -q 'TIMEOUT'"
+
+# ---- who may talk to the agent ----
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" -s "$TMP/a/agent.sock" hello 2>&1)
+check "a client with an untrusted uid is refused" test $? -ne 0
+check "the refusal is logged with the uid" grep -q "refused client pid [0-9]* uid 65534" "$TMP/a/agent.log"
+check "an allowed uid is served" setpriv --reuid=65533 --regid=65533 --clear-groups "$CTL" -s "$TMP/a/agent.sock" hello
+
+# ---- garbage and oversized frames ----
+out=$(ctl a garbage 100)
+check "garbage gets an INVALID answer ($out)" bash -c "echo '$out' | grep -q 'status INVALID'"
+out=$(ctl a garbage 300000)
+check "an oversized frame gets an INVALID answer ($out)" bash -c "echo '$out' | grep -q 'exceeds'"
+out=$(ctl a raw 0801)
+check "an unknown request type is answered UNSUPPORTED ($out)" bash -c "echo '$out' | grep -q 'UNSUPPORTED'"
+out=$(ctl a set --address 10.88.1.10/24 2>&1)
+check "an address outside the overlay is refused with the reason" bash -c "echo '$out' | grep -q 'outside the overlay'"
+check "the agent keeps serving after bad requests" ctl a hello
+check "the agent process is still the same" test -d /proc/$PID_a
+
+# ---- logs explain ----
+grep -h '' "$TMP/a/agent.log" | sed 's/^/  a| /' | head -40
+e2e_summary

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: MIT
+# Helpers for the end-to-end tests: namespaces, processes and checks, each
+# recorded by name or PID so cleanup removes exactly what the test made.
+
+E2E_NETNS=()
+E2E_PIDS=()  # "pid:comm"
+E2E_FAILS=0
+E2E_PASSES=0
+
+e2e_log() { printf '[e2e] %s\n' "$*"; }
+
+pass() { E2E_PASSES=$((E2E_PASSES + 1)); printf 'ok - %s\n' "$*"; }
+fail() { E2E_FAILS=$((E2E_FAILS + 1)); printf 'FAIL - %s\n' "$*"; }
+
+# check "description" command...: passes if the command succeeds.
+check() {
+	local what=$1; shift
+	if "$@" >/dev/null 2>&1; then pass "$what"; else fail "$what"; fi
+}
+
+netns_add() {
+	ip netns add "$1" && E2E_NETNS+=("$1")
+	ip -n "$1" link set lo up
+	ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=0
+}
+
+# Remember a PID with its command name, so a wrapped-around PID is never killed.
+track_pid() {
+	local pid=$1 comm
+	comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 0
+	E2E_PIDS+=("$pid:$comm")
+}
+
+# Kill a tracked PID if it still runs the same command.
+kill_tracked() {
+	local pid=$1 comm=$2 sig=${3:-TERM}
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] && kill -"$sig" "$pid" 2>/dev/null
+	return 0
+}
+
+wait_gone() {
+	local pid=$1 i
+	for i in $(seq 1 50); do
+		[ -d "/proc/$pid" ] || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+e2e_cleanup() {
+	local entry pid comm ns
+	for entry in "${E2E_PIDS[@]}"; do
+		pid=${entry%%:*}; comm=${entry#*:}
+		kill_tracked "$pid" "$comm" TERM
+	done
+	for entry in "${E2E_PIDS[@]}"; do
+		pid=${entry%%:*}; comm=${entry#*:}
+		wait_gone "$pid" || kill_tracked "$pid" "$comm" KILL
+	done
+	for ns in "${E2E_NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	E2E_PIDS=(); E2E_NETNS=()
+}
+
+# retry SECONDS command...: run until it succeeds or the time is up.
+retry() {
+	local secs=$1; shift
+	local end=$((SECONDS + secs))
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.2
+	done
+}
+
+e2e_summary() {
+	printf '%d passed, %d failed\n' "$E2E_PASSES" "$E2E_FAILS"
+	[ "$E2E_FAILS" -eq 0 ]
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+#include "diff.h"
+
+#include <errno.h>
+#include <string.h>
+
+static bool aip_equal(const struct wg_allowedip *a, const struct wg_allowedip *b)
+{
+	if (a->family != b->family || a->cidr != b->cidr)
+		return false;
+	if (a->family == AF_INET)
+		return a->ip4.s_addr == b->ip4.s_addr;
+	return !memcmp(&a->ip6, &b->ip6, sizeof(a->ip6));
+}
+
+static bool has_aip(const struct wg_peer *p, const struct wg_allowedip *aip)
+{
+	for (size_t i = 0; i < p->n_allowedips; i++)
+		if (aip_equal(&p->allowedips[i], aip))
+			return true;
+	return false;
+}
+
+/* Same set, whatever the order (WireGuard returns its trie order). */
+static bool aips_equal(const struct wg_peer *a, const struct wg_peer *b)
+{
+	if (a->n_allowedips != b->n_allowedips)
+		return false;
+	for (size_t i = 0; i < a->n_allowedips; i++)
+		if (!has_aip(b, &a->allowedips[i]) || !has_aip(a, &b->allowedips[i]))
+			return false;
+	return true;
+}
+
+static int copy_aips(struct wg_peer *dst, const struct wg_peer *src)
+{
+	for (size_t i = 0; i < src->n_allowedips; i++)
+		if (wg_peer_add_allowedip(dst, &src->allowedips[i]))
+			return -ENOMEM;
+	return 0;
+}
+
+static int diff_peer(struct wg_device *change, const struct wg_peer *cur, const struct wg_peer *w)
+{
+	bool ep = w->endpoint.sa.sa_family != AF_UNSPEC &&
+		  !wg_endpoint_equal(&w->endpoint, &cur->endpoint);
+	bool aips = !aips_equal(cur, w);
+	bool ka = cur->keepalive != w->keepalive;
+	struct wg_peer *p;
+
+	if (!ep && !aips && !ka)
+		return 0;
+	p = wg_device_add_peer(change);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p->public_key, w->public_key, WG_KEY_LEN);
+	p->flags = WGPEER_UPDATE_ONLY;
+	if (ep)
+		p->endpoint = w->endpoint;
+	if (ka) {
+		p->flags |= WGPEER_HAS_KEEPALIVE;
+		p->keepalive = w->keepalive;
+	}
+	if (aips) {
+		p->flags |= WGPEER_REPLACE_ALLOWEDIPS;
+		return copy_aips(p, w);
+	}
+	return 0;
+}
+
+int diff_device(const struct wg_device *cur, const struct wg_device *want,
+		struct wg_device **change)
+{
+	struct wg_device *c = wg_device_new(cur->name);
+	struct wg_peer *p;
+	int ret = -ENOMEM;
+
+	if (!c)
+		return -ENOMEM;
+	c->ifindex = cur->ifindex;
+	if ((want->flags & WGDEV_HAS_PRIVATE_KEY) &&
+	    (!(cur->flags & WGDEV_HAS_PRIVATE_KEY) ||
+	     memcmp(cur->private_key, want->private_key, WG_KEY_LEN))) {
+		c->flags |= WGDEV_HAS_PRIVATE_KEY;
+		memcpy(c->private_key, want->private_key, WG_KEY_LEN);
+	}
+	if ((want->flags & WGDEV_HAS_LISTEN_PORT) && cur->listen_port != want->listen_port) {
+		c->flags |= WGDEV_HAS_LISTEN_PORT;
+		c->listen_port = want->listen_port;
+	}
+	for (size_t i = 0; i < cur->n_peers; i++) {
+		if (wg_device_find_peer(want, cur->peers[i].public_key))
+			continue;
+		p = wg_device_add_peer(c);
+		if (!p)
+			goto out;
+		memcpy(p->public_key, cur->peers[i].public_key, WG_KEY_LEN);
+		p->flags = WGPEER_REMOVE_ME;
+	}
+	for (size_t i = 0; i < want->n_peers; i++) {
+		const struct wg_peer *w = &want->peers[i];
+		const struct wg_peer *old = wg_device_find_peer(cur, w->public_key);
+
+		if (old) {
+			if (diff_peer(c, old, w))
+				goto out;
+			continue;
+		}
+		p = wg_device_add_peer(c);
+		if (!p)
+			goto out;
+		memcpy(p->public_key, w->public_key, WG_KEY_LEN);
+		p->flags = WGPEER_REPLACE_ALLOWEDIPS | WGPEER_HAS_KEEPALIVE;
+		p->endpoint = w->endpoint;
+		p->keepalive = w->keepalive;
+		if (copy_aips(p, w))
+			goto out;
+	}
+	*change = c;
+	return 0;
+out:
+	wg_device_free(c);
+	return ret;
+}
+
+bool diff_is_empty(const struct wg_device *change)
+{
+	return !change->n_peers && !(change->flags & (WGDEV_HAS_PRIVATE_KEY | WGDEV_HAS_LISTEN_PORT));
+}
