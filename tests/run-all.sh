@@ -11,7 +11,7 @@ JOBS=$(nproc)
 bash deploy/install-deps.sh
 
 echo "== build (warnings are errors)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DP2PWG_WERROR=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DP2PWG_WERROR=ON -DP2PWG_TESTS=ON -DP2PWG_SANITIZE=OFF -DP2PWG_FUZZ=OFF >/dev/null
 cmake --build build -j "$JOBS"
 
 echo "== unit and end-to-end tests"

@@ -282,6 +282,17 @@ static int check_peer(struct agent *a, size_t i, const P2pwg__Peer *p, struct wa
 			wp->endpoint.sin6.sin6_family = AF_INET6;
 			memcpy(&wp->endpoint.sin6.sin6_addr, e->addr.data, 16);
 			wp->endpoint.sin6.sin6_port = htons((uint16_t)e->port);
+			/* ::ffff:a.b.c.d is the same IPv4 address in another spelling. */
+			if (IN6_IS_ADDR_V4MAPPED(&wp->endpoint.sin6.sin6_addr)) {
+				struct in_addr v4;
+
+				memcpy(&v4, e->addr.data + 12, 4);
+				if (in_overlay(a, v4, 32)) {
+					reply_error(r, P2PWG__STATUS__INVALID,
+						    "peer %zu: endpoint inside the overlay prefix", i);
+					return -EINVAL;
+				}
+			}
 		} else {
 			reply_error(r, P2PWG__STATUS__INVALID,
 				    "peer %zu: endpoint address must be 4 or 16 bytes, got %zu", i,

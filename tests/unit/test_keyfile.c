@@ -2,7 +2,6 @@
 /* keyfile: the node's key pair on disk, in a fresh mkdtemp directory per test. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,10 +17,21 @@
 #include "b64.h"
 #include "keyfile.h"
 
+/* RFC 7748 section 6.1: Alice's key pair. */
+static const uint8_t alice_priv[32] = {
+	0x77, 0x07, 0x6d, 0x0a, 0x73, 0x18, 0xa5, 0x7d, 0x3c, 0x16, 0xc1, 0x72, 0x51, 0xb2, 0x66, 0x45,
+	0xdf, 0x4c, 0x2f, 0x87, 0xeb, 0xc0, 0x99, 0x2a, 0xb1, 0x77, 0xfb, 0xa5, 0x1d, 0xb9, 0x2c, 0x2a,
+};
+static const uint8_t alice_pub[32] = {
+	0x85, 0x20, 0xf0, 0x09, 0x89, 0x30, 0xa7, 0x54, 0x74, 0x8b, 0x7d, 0xdc, 0xb4, 0x3e, 0xf7, 0x5a,
+	0x0d, 0xbf, 0x3a, 0x0d, 0x26, 0x38, 0x1a, 0xf4, 0xeb, 0xa4, 0xa9, 0x8e, 0xaa, 0x9b, 0x4e, 0x6a,
+};
+#define ALICE_B64 "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo"
+
 struct tmp {
 	char root[64];
-	char dir[PATH_MAX];  /* root/state, not created yet */
-	char file[PATH_MAX]; /* dir/private.key */
+	char dir[128];       /* root/state, not created yet */
+	char file[192];      /* dir/private.key */
 };
 
 static int setup(void **state)
@@ -42,7 +52,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct tmp *t = *state;
-	char path[PATH_MAX + 8];
+	char path[256];
 
 	unlink(t->file);
 	snprintf(path, sizeof(path), "%s.new", t->file);
@@ -112,24 +122,15 @@ static void test_existing_dir(void **state)
 	bool created = false;
 
 	/* A key written by `wg genkey` is accepted as it is. */
-	write_key_file(t, "d6uZc0l5BCP1kUXaGRPWtPBCY0r1iX3VJu2JgPiGE3Y=\n", 0600);
+	write_key_file(t, ALICE_B64 "=\n", 0600);
 	assert_int_equal(keyfile_load_or_create(t->dir, priv, pub, &created), 0);
 	assert_false(created);
-	assert_int_equal(priv[0], 0x77);
-	assert_int_equal(priv[31], 0x36);
+	assert_memory_equal(priv, alice_priv, 32);
+	assert_memory_equal(pub, alice_pub, 32);
 }
 
 static void test_rfc7748_vector(void **state)
 {
-	/* RFC 7748 section 6.1: Alice's key pair. */
-	static const uint8_t alice_priv[32] = {
-		0x77, 0x07, 0x6d, 0x0a, 0x73, 0x18, 0xa5, 0x7d, 0x3c, 0x16, 0xc1, 0x72, 0x51, 0xb2, 0x66, 0x45,
-		0xdf, 0x4c, 0x2f, 0x87, 0xeb, 0xc0, 0x99, 0x2a, 0xb1, 0x77, 0xfb, 0xa5, 0x1d, 0xb9, 0x2c, 0x2a,
-	};
-	static const uint8_t alice_pub[32] = {
-		0x85, 0x20, 0xf0, 0x09, 0x89, 0x30, 0xa7, 0x54, 0x74, 0x8b, 0x7d, 0xdc, 0xb4, 0x3e, 0xf7, 0x5a,
-		0x0d, 0xbf, 0x3a, 0x0d, 0x26, 0x38, 0x1a, 0xf4, 0xeb, 0xa4, 0xa9, 0x8e, 0xaa, 0x9b, 0x4e, 0x6a,
-	};
 	uint8_t pub[32];
 
 	assert_int_equal(keyfile_public(alice_priv, pub), 0);
@@ -160,10 +161,11 @@ static void test_garbage_refused(void **state)
 	static const char *bad[] = {
 		"hello\n",
 		"",
-		"d6uZc0l5BCP1kUXaGRPWtPBCY0r1iX3VJu2JgPiGE3Y\n",     /* 43 characters */
-		"d6uZc0l5BCP1kUXaGRPWtPBCY0r1iX3VJu2JgPiGE3Y==\n",   /* 45 characters */
-		"d6uZc0l5BCP1kUXaGRPWtPBCY0r1iX3VJu2JgPiGE3!=\n",    /* not base64 */
-		"d6uZc0l5BCP1kUXaGRPWtPBCY0r1iX3VJu2JgPiGE3Y=garbage\n",
+		ALICE_B64 "\n",           /* 43 characters */
+		ALICE_B64 "==\n",         /* 45 characters */
+		"!" ALICE_B64 "\n",       /* not base64 */
+		ALICE_B64 "=garbage\n",
+		"                                            \n",
 	};
 	struct tmp *t = *state;
 	uint8_t priv[32], pub[32];
