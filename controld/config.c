@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: MIT
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "netaddr.h"
+
+#define VERSION "0.1.0"
+
+/* One table drives the environment, the flags and --help. */
+enum kind { K_STR, K_URL, K_PREFIX, K_UINT, K_LISTEN, K_STUN, K_LEVEL, K_BOOL };
+
+struct setting {
+	const char *env, *flag, *def, *help;
+	enum kind kind;
+	unsigned min, max;
+};
+
+static const struct setting settings[] = {
+	{ "GIST_URL", "gist-url", NULL, "URL of the peer list (a JSON array of node.json URLs)", K_URL, 0, 0 },
+	{ "P2PWG_OVERLAY", "overlay", "10.88.0.0/24", "overlay prefix", K_PREFIX, 0, 0 },
+	{ "P2PWG_BASE_OFFSET", "base-offset", "10", "address of list position i: prefix + offset + i", K_UINT, 1, 65535 },
+	{ "P2PWG_LISTEN", "listen", "0.0.0.0:8080", "HTTP address for /node.json, /status, /metrics", K_LISTEN, 0, 0 },
+	{ "P2PWG_AGENT_SOCKET", "agent-socket", "/run/p2pwg/agent.sock", "wgagent's control socket", K_STR, 1, 107 },
+	{ "P2PWG_STUN_SERVERS", "stun-servers", "stun.l.google.com:19302,stun.cloudflare.com:3478", "STUN servers, comma separated host:port (at least two to tell the NAT kind)", K_STUN, 0, 0 },
+	{ "P2PWG_POLL_INTERVAL", "poll-interval", "15", "seconds between peer list polls", K_UINT, 1, 3600 },
+	{ "P2PWG_TEST_INTERVAL", "test-interval", "10", "seconds between /test probes of the peers", K_UINT, 1, 3600 },
+	{ "P2PWG_STUN_INTERVAL", "stun-interval", "60", "seconds between STUN probes", K_UINT, 5, 86400 },
+	{ "P2PWG_HTTP_TIMEOUT", "http-timeout", "5", "seconds allowed for each HTTPS fetch", K_UINT, 1, 120 },
+	{ "P2PWG_CA_BUNDLE", "ca-bundle", "", "CA certificates for HTTPS (default: the system's)", K_STR, 0, 1023 },
+	{ "P2PWG_LOG_LEVEL", "log-level", "info", "error, warn, info or debug", K_LEVEL, 0, 0 },
+	{ "P2PWG_ALLOW_HTTP", "allow-http", "0", "accept http:// URLs (tests only)", K_BOOL, 0, 0 },
+	{ "P2PWG_ALLOW_ROOT", "allow-root", "0", "run even as root (not recommended)", K_BOOL, 0, 0 },
+	{ "P2PWG_SELF_URL", "self-url", "", "this node's own URL in the list (optional; found by key otherwise)", K_STR, 0, 2047 },
+};
+#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: controld [options]\n"
+		   "The unprivileged half of p2pwg: polls the peer list, fetches every peer's\n"
+		   "node.json, discovers this node's public endpoint with STUN, serves /node.json,\n"
+		   "and tells wgagent which peers to configure.\n\n"
+		   "Each option can also be set by the environment variable shown.\n");
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *s = &settings[i];
+
+		fprintf(f, "  --%-14s %-20s %s", s->flag, s->env, s->help);
+		if (s->def && *s->def)
+			fprintf(f, " (default %s)", s->def);
+		else if (!s->def)
+			fprintf(f, " (required)");
+		fprintf(f, "\n");
+	}
+	fprintf(f, "  --help, --version\n");
+}
+
+static int bad(FILE *err, const struct setting *s, const char *v, const char *why)
+{
+	fprintf(err, "controld: invalid %s (--%s) '%s': %s\n", s->env, s->flag, v, why);
+	return -EINVAL;
+}
+
+static bool valid_url(const char *v, bool allow_http)
+{
+	if (strncmp(v, "https://", 8) && !(allow_http && !strncmp(v, "http://", 7)))
+		return false;
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return false;
+	return strlen(v) > 8;
+}
+
+static int parse_hostport(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	char *end;
+	long port;
+
+	if (!colon || colon == v || strlen(v) >= 256)
+		return -EINVAL;
+	port = strtol(colon + 1, &end, 10);
+	return *end || port < 1 || port > 65535 ? -EINVAL : 0;
+}
+
+static int apply(struct config *c, const struct setting *s, const char *v, FILE *err)
+{
+	char *end;
+	unsigned long u;
+	int lvl;
+
+	switch (s->kind) {
+	case K_URL:
+		if (strlen(v) >= sizeof(c->gist_url))
+			return bad(err, s, v, "too long");
+		/* allow_http may come later on the command line: checked at the end. */
+		snprintf(c->gist_url, sizeof(c->gist_url), "%s", v);
+		return 0;
+	case K_PREFIX:
+		if (netaddr_parse_prefix4(v, &c->overlay_net, &c->overlay_len) || c->overlay_len < 8 ||
+		    c->overlay_len > 30 || (c->overlay_net.s_addr & ~netaddr_mask4(c->overlay_len)))
+			return bad(err, s, v, "an IPv4 network a.b.c.d/len, len 8..30, host bits zero");
+		return 0;
+	case K_UINT:
+		errno = 0;
+		u = strtoul(v, &end, 10);
+		if (errno || !*v || *end || *v == '-' || u < s->min || u > s->max) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "a whole number from %u to %u", s->min, s->max);
+			return bad(err, s, v, why);
+		}
+		if (!strcmp(s->flag, "base-offset"))
+			c->base_offset = (unsigned)u;
+		else if (!strcmp(s->flag, "poll-interval"))
+			c->poll_interval_s = (unsigned)u;
+		else if (!strcmp(s->flag, "test-interval"))
+			c->test_interval_s = (unsigned)u;
+		else if (!strcmp(s->flag, "stun-interval"))
+			c->stun_interval_s = (unsigned)u;
+		else if (!strcmp(s->flag, "http-timeout"))
+			c->http_timeout_ms = (unsigned)u * 1000;
+		return 0;
+	case K_LISTEN:
+		if (netaddr_parse_endpoint4(v, &c->listen))
+			return bad(err, s, v, "an IPv4 address and port, e.g. 0.0.0.0:8080");
+		return 0;
+	case K_STUN: {
+		char buf[1100], *save = NULL, *tok;
+
+		if (strlen(v) >= sizeof(buf))
+			return bad(err, s, v, "too long");
+		snprintf(buf, sizeof(buf), "%s", v);
+		c->n_stun = 0;
+		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (c->n_stun == CONFIG_MAX_STUN)
+				return bad(err, s, v, "at most 4 servers");
+			if (parse_hostport(tok))
+				return bad(err, s, v, "each server as host:port");
+			snprintf(c->stun_servers[c->n_stun++], sizeof(c->stun_servers[0]), "%s", tok);
+		}
+		if (!c->n_stun)
+			return bad(err, s, v, "at least one server");
+		return 0;
+	}
+	case K_LEVEL:
+		lvl = log_level_parse(v);
+		if (lvl < 0)
+			return bad(err, s, v, "error, warn, info or debug");
+		c->log_level = lvl;
+		return 0;
+	case K_BOOL:
+		if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"))
+			u = 1;
+		else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") || !*v)
+			u = 0;
+		else
+			return bad(err, s, v, "1/true/yes or 0/false/no");
+		if (!strcmp(s->flag, "allow-http"))
+			c->allow_http = u;
+		else
+			c->allow_root = u;
+		return 0;
+	case K_STR:
+		if (strlen(v) > s->max || strlen(v) < s->min)
+			return bad(err, s, v, strlen(v) < s->min ? "must not be empty" : "too long");
+		if (!strcmp(s->flag, "agent-socket"))
+			snprintf(c->agent_socket, sizeof(c->agent_socket), "%s", v);
+		else if (!strcmp(s->flag, "ca-bundle"))
+			snprintf(c->ca_bundle, sizeof(c->ca_bundle), "%s", v);
+		else
+			snprintf(c->self_url, sizeof(c->self_url), "%s", v);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static const char *env_get(char **envp, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; envp && *envp; envp++)
+		if (!strncmp(*envp, name, n) && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+int config_parse(struct config *c, int argc, char **argv, char **envp, FILE *out, FILE *err)
+{
+	struct option longopts[N_SETTINGS + 3];
+	int opt, idx, ret;
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		const char *v = env_get(envp, s->env);
+
+		if (!v)
+			v = s->def;
+		if (v && (ret = apply(c, s, v, err)))
+			return ret;
+		longopts[i] = (struct option){ s->flag, s->kind == K_BOOL ? optional_argument : required_argument, NULL, (int)i };
+	}
+	longopts[N_SETTINGS] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[N_SETTINGS + 1] = (struct option){ "version", no_argument, NULL, 'V' };
+	longopts[N_SETTINGS + 2] = (struct option){ 0 };
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "hV", longopts, &idx)) != -1) {
+		if (opt == 'h') {
+			usage(out);
+			return 1;
+		}
+		if (opt == 'V') {
+			fprintf(out, "controld %s\n", VERSION);
+			return 1;
+		}
+		if (opt == '?' || opt < 0 || (size_t)opt >= N_SETTINGS) {
+			fprintf(err, "controld: unknown or incomplete option '%s' (see --help)\n",
+				argv[optind - 1]);
+			return -EINVAL;
+		}
+		ret = apply(c, &settings[opt], optarg ? optarg : "1", err);
+		if (ret)
+			return ret;
+	}
+	if (optind < argc) {
+		fprintf(err, "controld: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!c->gist_url[0]) {
+		fprintf(err, "controld: GIST_URL (--gist-url) is required: the URL of the peer list\n");
+		return -EINVAL;
+	}
+	if (!valid_url(c->gist_url, c->allow_http))
+		return bad(err, &settings[0], c->gist_url,
+			   c->allow_http ? "an http(s):// URL without spaces" : "an https:// URL without spaces");
+	if (c->self_url[0] && !valid_url(c->self_url, c->allow_http))
+		return bad(err, &settings[N_SETTINGS - 1], c->self_url, "an https:// URL");
+	if (c->overlay_len < 32 &&
+	    (uint64_t)c->base_offset >= ((uint64_t)1 << (32 - c->overlay_len)) - 1)
+		return bad(err, &settings[2], "offset", "leaves no address inside the overlay prefix");
+	return 0;
+}

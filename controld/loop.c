@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: MIT
+#include "loop.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* A socket libcurl asked us to watch. h2o watches a dup of it, so closing
+ * the watcher never closes curl's descriptor. */
+struct curlsock {
+	struct loop *l;
+	curl_socket_t fd;
+	h2o_socket_t *sock;
+	int what;
+	bool write_armed;
+};
+
+struct transfer {
+	struct loop *l;
+	CURL *easy;
+	fetch_cb cb;
+	void *arg;
+	char *buf;
+	size_t len, cap, max;
+	bool truncated;
+	char etag[256];
+	char errbuf[CURL_ERROR_SIZE];
+	struct curl_slist *hdrs;
+	struct transfer *prev, *next;
+};
+
+struct loop {
+	h2o_evloop_t *ev;
+	CURLM *multi;
+	uint64_t curl_at; /* 0: no curl timeout pending */
+	struct loop_timer *timers;
+	struct transfer *transfers;
+	size_t n_transfers;
+	bool stop;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t loop_now(struct loop *l)
+{
+	return mono_ms();
+}
+
+h2o_evloop_t *loop_h2o(struct loop *l)
+{
+	return l->ev;
+}
+
+void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t ms)
+{
+	struct loop_timer *i;
+
+	for (i = l->timers; i && i != t; i = i->next)
+		;
+	if (!i) {
+		t->next = l->timers;
+		l->timers = t;
+	}
+	t->at = mono_ms() + ms;
+	t->armed = true;
+}
+
+void loop_timer_disarm(struct loop *l, struct loop_timer *t)
+{
+	t->armed = false;
+}
+
+/* ==== libcurl glue ==== */
+
+static void check_done(struct loop *l);
+
+static void socket_action(struct loop *l, curl_socket_t fd, int ev)
+{
+	int running;
+
+	curl_multi_socket_action(l->multi, fd, ev, &running);
+	check_done(l);
+}
+
+static void on_sock_write(h2o_socket_t *sock, const char *err);
+
+/* The watcher whose callback runs now, and whether curl removed it meanwhile. */
+static struct curlsock *dispatching;
+static bool dispatch_removed;
+
+static void on_sock_read(h2o_socket_t *sock, const char *err)
+{
+	struct curlsock *cs = sock->data;
+
+	socket_action(cs->l, cs->fd, err ? CURL_CSELECT_ERR : CURL_CSELECT_IN);
+}
+
+static void on_sock_write(h2o_socket_t *sock, const char *err)
+{
+	struct curlsock *cs = sock->data;
+
+	cs->write_armed = false;
+	dispatching = cs;
+	dispatch_removed = false;
+	socket_action(cs->l, cs->fd, err ? CURL_CSELECT_ERR : CURL_CSELECT_OUT);
+	dispatching = NULL;
+	if (dispatch_removed)
+		return;
+	/* notify_write is one-shot, and curl does not repeat an unchanged wish. */
+	if ((cs->what & CURL_POLL_OUT) && !cs->write_armed) {
+		cs->write_armed = true;
+		h2o_socket_notify_write(cs->sock, on_sock_write);
+	}
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct loop *l = userp;
+	struct curlsock *cs = socketp;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (cs) {
+			if (cs == dispatching)
+				dispatch_removed = true;
+			curl_multi_assign(l->multi, fd, NULL);
+			h2o_socket_close(cs->sock);
+			free(cs);
+		}
+		return 0;
+	}
+	if (!cs) {
+		int d = dup(fd);
+
+		cs = calloc(1, sizeof(*cs));
+		if (d < 0 || !cs) {
+			if (d >= 0)
+				close(d);
+			free(cs);
+			return -1;
+		}
+		cs->l = l;
+		cs->fd = fd;
+		cs->sock = h2o_evloop_socket_create(l->ev, d, H2O_SOCKET_FLAG_DONT_READ);
+		cs->sock->data = cs;
+		curl_multi_assign(l->multi, fd, cs);
+	}
+	cs->what = what;
+	if (what & CURL_POLL_IN) {
+		if (!h2o_socket_is_reading(cs->sock))
+			h2o_socket_read_start(cs->sock, on_sock_read);
+	} else if (h2o_socket_is_reading(cs->sock)) {
+		h2o_socket_read_stop(cs->sock);
+	}
+	if ((what & CURL_POLL_OUT) && !cs->write_armed) {
+		cs->write_armed = true;
+		h2o_socket_notify_write(cs->sock, on_sock_write);
+	}
+	return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct loop *l = userp;
+
+	l->curl_at = timeout_ms < 0 ? 0 : mono_ms() + (uint64_t)timeout_ms;
+	if (timeout_ms == 0)
+		l->curl_at = mono_ms(); /* due now; never 0, which means none */
+	return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct transfer *t = arg;
+	size_t len = size * n;
+
+	if (t->len + len > t->max) {
+		t->truncated = true;
+		return 0; /* abort: CURLE_WRITE_ERROR */
+	}
+	if (t->len + len + 1 > t->cap) {
+		size_t cap = (t->len + len + 1) * 2;
+		char *b = realloc(t->buf, cap > t->max + 1 ? t->max + 1 : cap);
+
+		if (!b)
+			return 0;
+		t->buf = b;
+		t->cap = cap > t->max + 1 ? t->max + 1 : cap;
+	}
+	memcpy(t->buf + t->len, data, len);
+	t->len += len;
+	t->buf[t->len] = '\0';
+	return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct transfer *t = arg;
+	size_t len = size * n;
+
+	if (len > 5 && !strncasecmp(data, "etag:", 5)) {
+		const char *v = data + 5;
+		size_t vl = len - 5;
+
+		while (vl && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			vl--;
+		if (vl < sizeof(t->etag)) {
+			memcpy(t->etag, v, vl);
+			t->etag[vl] = '\0';
+		}
+	}
+	return len;
+}
+
+static void transfer_free(struct transfer *t)
+{
+	struct loop *l = t->l;
+
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		l->transfers = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	l->n_transfers--;
+	curl_multi_remove_handle(l->multi, t->easy);
+	curl_easy_cleanup(t->easy);
+	curl_slist_free_all(t->hdrs);
+	free(t->buf);
+	free(t);
+}
+
+static void check_done(struct loop *l)
+{
+	CURLMsg *m;
+	int q;
+
+	while ((m = curl_multi_info_read(l->multi, &q))) {
+		struct transfer *t = NULL;
+		struct fetch_result r = { 0 };
+		double secs = 0;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		r.code = m->data.result;
+		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);
+		curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &secs);
+		r.seconds = secs;
+		r.body = t->buf ? t->buf : "";
+		r.len = t->len;
+		r.truncated = t->truncated;
+		r.etag = t->etag;
+		r.error = t->truncated ? "response too large"
+				       : t->errbuf[0] ? t->errbuf : curl_easy_strerror(r.code);
+		if (r.code == CURLE_OK)
+			r.error = "";
+		t->cb(t->arg, &r);
+		transfer_free(t);
+	}
+}
+
+void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, fetch_cb cb,
+		  void *arg)
+{
+	struct transfer *t = calloc(1, sizeof(*t));
+	const char *protos = o->allow_http ? "http,https" : "https";
+
+	if (!t)
+		return NULL;
+	t->easy = curl_easy_init();
+	if (!t->easy) {
+		free(t);
+		return NULL;
+	}
+	t->l = l;
+	t->cb = cb;
+	t->arg = arg;
+	t->max = o->max_bytes;
+	curl_easy_setopt(t->easy, CURLOPT_URL, url);
+	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, o->timeout_ms);
+	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, protos);
+	curl_easy_setopt(t->easy, CURLOPT_REDIR_PROTOCOLS_STR, protos);
+	curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(t->easy, CURLOPT_MAXREDIRS, 3L);
+	curl_easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
+	curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "p2pwg-controld/0.1");
+	if (o->ca_bundle)
+		curl_easy_setopt(t->easy, CURLOPT_CAINFO, o->ca_bundle);
+	if (o->if_none_match && *o->if_none_match) {
+		char h[300];
+
+		snprintf(h, sizeof(h), "If-None-Match: %s", o->if_none_match);
+		t->hdrs = curl_slist_append(NULL, h);
+		curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
+	}
+	t->next = l->transfers;
+	if (t->next)
+		t->next->prev = t;
+	l->transfers = t;
+	l->n_transfers++;
+	if (curl_multi_add_handle(l->multi, t->easy) != CURLM_OK) {
+		transfer_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void fetch_cancel(struct loop *l, void *handle)
+{
+	if (handle)
+		transfer_free(handle);
+}
+
+size_t fetch_in_flight(struct loop *l)
+{
+	return l->n_transfers;
+}
+
+/* ==== the loop ==== */
+
+struct loop *loop_new(void)
+{
+	struct loop *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->ev = h2o_evloop_create();
+	l->multi = curl_multi_init();
+	if (!l->ev || !l->multi) {
+		loop_free(l);
+		return NULL;
+	}
+	curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+	curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
+	curl_multi_setopt(l->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+	return l;
+}
+
+void loop_free(struct loop *l)
+{
+	if (!l)
+		return;
+	while (l->transfers)
+		transfer_free(l->transfers);
+	if (l->multi)
+		curl_multi_cleanup(l->multi);
+	/* h2o's evloop has no full teardown for live sockets; the process exits. */
+	free(l);
+}
+
+void loop_stop(struct loop *l)
+{
+	l->stop = true;
+}
+
+void loop_run(struct loop *l)
+{
+	while (!l->stop) {
+		uint64_t now = mono_ms(), next = now + 3600 * 1000;
+		struct loop_timer *t;
+
+		if (l->curl_at && l->curl_at < next)
+			next = l->curl_at;
+		for (t = l->timers; t; t = t->next)
+			if (t->armed && t->at < next)
+				next = t->at;
+		h2o_evloop_run(l->ev, next > now ? (int32_t)(next - now) : 0);
+		now = mono_ms();
+		if (l->curl_at && l->curl_at <= now) {
+			l->curl_at = 0;
+			socket_action(l, CURL_SOCKET_TIMEOUT, 0);
+		}
+		/* One due timer at a time: a callback may re-arm or add timers. */
+		for (bool fired = true; fired && !l->stop;) {
+			fired = false;
+			for (t = l->timers; t; t = t->next)
+				if (t->armed && t->at <= now) {
+					t->armed = false;
+					t->cb(t->arg);
+					fired = true;
+					break;
+				}
+		}
+	}
+}

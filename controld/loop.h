@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loop: controld's one event loop. h2o's evloop waits on every socket (the
+ * h2o server, libcurl's sockets, the agent socket, signals); this module adds
+ * millisecond timers and drives libcurl's multi interface from it, so an idle
+ * node sleeps until the next timer or packet.
+ */
+#ifndef P2PWG_LOOP_H
+#define P2PWG_LOOP_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef H2O_USE_LIBUV
+#define H2O_USE_LIBUV 0
+#endif
+#include <h2o.h>
+
+struct loop_timer {
+	uint64_t at; /* monotonic ms; valid while armed */
+	bool armed;
+	void (*cb)(void *arg);
+	void *arg;
+	struct loop_timer *next;
+};
+
+/* A finished transfer: HTTP status (0 if none), body, ETag, curl's error. */
+struct fetch_result {
+	CURLcode code;
+	long status;
+	const char *body; /* NUL-terminated; valid during the callback */
+	size_t len;
+	bool truncated; /* more than max_bytes arrived: body is not usable */
+	const char *etag; /* "" if none */
+	const char *error; /* curl's message, "" if none */
+	double seconds;
+};
+
+typedef void (*fetch_cb)(void *arg, const struct fetch_result *res);
+
+struct fetch_opts {
+	long timeout_ms;
+	size_t max_bytes;
+	const char *if_none_match; /* NULL: none */
+	const char *ca_bundle;     /* NULL: system default */
+	bool allow_http;
+};
+
+struct loop;
+
+/* Create the loop (and its h2o evloop and curl multi handle). NULL on failure. */
+struct loop *loop_new(void);
+void loop_free(struct loop *l);
+
+h2o_evloop_t *loop_h2o(struct loop *l);
+uint64_t loop_now(struct loop *l); /* monotonic ms */
+
+/* Arm (or re-arm) t to fire once after ms milliseconds. */
+void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t ms);
+void loop_timer_disarm(struct loop *l, struct loop_timer *t);
+
+/* Start a GET of url; cb is called exactly once (also on failure). Returns a
+ * handle for fetch_cancel, or NULL if it could not start (cb not called). */
+void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, fetch_cb cb,
+		  void *arg);
+
+/* Cancel a transfer started by fetch_start; its callback is not called. */
+void fetch_cancel(struct loop *l, void *handle);
+
+/* Number of transfers in flight. */
+size_t fetch_in_flight(struct loop *l);
+
+/* Run until loop_stop() is called. */
+void loop_run(struct loop *l);
+void loop_stop(struct loop *l);
+
+#endif

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: MIT
+#include "nodeinfo.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "b64.h"
+
+static int refuse(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Write a one-line reason; control characters (from jansson's "near '...'") become '?'. */
+static int refuse(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && whylen) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+		for (char *c = why; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
+	}
+	return -EINVAL;
+}
+
+/* A JSON string holding a dotted IPv4 address, exactly as inet_pton takes it. */
+static bool ipv4_of(const json_t *v, const char *suffix, struct in_addr *out)
+{
+	const char *s = json_string_value(v);
+	size_t len = json_string_length(v), slen = strlen(suffix);
+	char buf[INET_ADDRSTRLEN];
+
+	if (len != strlen(s) || len < slen || len - slen >= sizeof(buf) ||
+	    strcmp(s + len - slen, suffix))
+		return false;
+	memcpy(buf, s, len - slen);
+	buf[len - slen] = '\0';
+	return inet_pton(AF_INET, buf, out) == 1;
+}
+
+/* An integer field in lo..hi; absent or null leaves *out unchanged when nullable. */
+static int get_int(const json_t *root, const char *name, bool nullable, json_int_t lo,
+		   json_int_t hi, json_int_t *out, bool *present, char *why, size_t whylen)
+{
+	const json_t *v = json_object_get(root, name);
+
+	*present = false;
+	if (!v || (nullable && json_is_null(v)))
+		return 0;
+	if (!json_is_integer(v))
+		return refuse(why, whylen, "%s: not an integer", name);
+	if (json_integer_value(v) < lo || json_integer_value(v) > hi)
+		return refuse(why, whylen, "%s: %lld not in %lld..%lld", name,
+			      (long long)json_integer_value(v), (long long)lo, (long long)hi);
+	*out = json_integer_value(v);
+	*present = true;
+	return 0;
+}
+
+/* An informational string (nat, updated_at): string, null or absent. Copied
+ * truncated at a UTF-8 boundary, control characters replaced by '?'. */
+static int get_text(const json_t *root, const char *name, char *dst, size_t cap, char *why,
+		    size_t whylen)
+{
+	const json_t *v = json_object_get(root, name);
+	const char *s;
+	size_t n;
+
+	dst[0] = '\0';
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return refuse(why, whylen, "%s: not a string", name);
+	s = json_string_value(v);
+	n = strlen(s);
+	if (n >= cap) {
+		n = cap - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	for (size_t i = 0; i < n; i++)
+		dst[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	dst[n] = '\0';
+	return 0;
+}
+
+static int parse_obj(const json_t *root, struct nodeinfo *ni, char *why, size_t whylen)
+{
+	const char *opt_strings[] = { "self_url", "mapping" };
+	const json_t *v, *ip;
+	json_int_t x = 0;
+	bool present;
+
+	v = json_object_get(root, "wg_pubkey");
+	if (!v)
+		return refuse(why, whylen, "wg_pubkey: missing");
+	if (!json_is_string(v))
+		return refuse(why, whylen, "wg_pubkey: not a string");
+	if (json_string_length(v) != strlen(json_string_value(v)) ||
+	    b64_key_decode(json_string_value(v), ni->wg_pubkey))
+		return refuse(why, whylen, "wg_pubkey: not base64 of 32 bytes");
+
+	v = json_object_get(root, "overlay_ip");
+	if (v && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return refuse(why, whylen, "overlay_ip: not a string");
+		if (json_string_length(v) > 0) {
+			if (!ipv4_of(v, "/32", &ni->overlay_ip))
+				return refuse(why, whylen, "overlay_ip: not \"\" nor a.b.c.d/32");
+			ni->has_overlay = true;
+		}
+	}
+
+	ni->wg_listen_port = 51820;
+	if (get_int(root, "wg_listen_port", false, 1, 65535, &x, &present, why, whylen))
+		return -EINVAL;
+	if (present)
+		ni->wg_listen_port = (uint16_t)x;
+
+	ip = json_object_get(root, "public_ip");
+	if (ip && !json_is_null(ip)) {
+		if (!json_is_string(ip))
+			return refuse(why, whylen, "public_ip: not a string");
+		if (!ipv4_of(ip, "", &ni->public_ip))
+			return refuse(why, whylen, "public_ip: not a dotted IPv4 address");
+	}
+	if (get_int(root, "public_port", true, 1, 65535, &x, &present, why, whylen))
+		return -EINVAL;
+	if (present && ip && !json_is_null(ip)) {
+		ni->has_public = true;
+		ni->public_port = (uint16_t)x;
+	} else {
+		memset(&ni->public_ip, 0, sizeof(ni->public_ip));
+	}
+
+	if (get_text(root, "nat", ni->nat, sizeof(ni->nat), why, whylen) ||
+	    get_text(root, "updated_at", ni->updated_at, sizeof(ni->updated_at), why, whylen))
+		return -EINVAL;
+
+	ni->self_index = -1;
+	if (get_int(root, "self_index", true, 0, LONG_MAX, &x, &present, why, whylen))
+		return -EINVAL;
+	if (present)
+		ni->self_index = (long)x;
+
+	if (get_int(root, "version", false, 0, INT_MAX, &x, &present, why, whylen))
+		return -EINVAL;
+	ni->version = present ? (int)x : 0;
+
+	for (size_t i = 0; i < sizeof(opt_strings) / sizeof(opt_strings[0]); i++) {
+		v = json_object_get(root, opt_strings[i]);
+		if (v && !json_is_null(v) && !json_is_string(v))
+			return refuse(why, whylen, "%s: not a string", opt_strings[i]);
+	}
+	return 0;
+}
+
+int nodeinfo_parse(const char *buf, size_t len, struct nodeinfo *out, char *why, size_t whylen)
+{
+	struct nodeinfo ni = { 0 };
+	json_error_t err;
+	json_t *root;
+	int ret;
+
+	if (len > NODEINFO_MAX_BYTES)
+		return refuse(why, whylen, "%zu bytes, at most %d", len, NODEINFO_MAX_BYTES);
+	if (len == 0)
+		return refuse(why, whylen, "not JSON: empty document");
+	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+	if (!root)
+		return refuse(why, whylen, "not JSON: %s at line %d column %d", err.text, err.line,
+			      err.column);
+	if (!json_is_object(root))
+		ret = refuse(why, whylen, "not a JSON object");
+	else
+		ret = parse_obj(root, &ni, why, whylen);
+	json_decref(root);
+	if (!ret)
+		*out = ni;
+	explicit_bzero(&ni, sizeof(ni));
+	return ret;
+}
+
+/* Set key to value (consumed); false if value is NULL or setting failed. */
+static bool put(json_t *obj, const char *key, json_t *value)
+{
+	return value && !json_object_set_new(obj, key, value);
+}
+
+static json_t *string_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+char *nodeinfo_format(const struct nodeinfo_self *self)
+{
+	char key[B64_KEY_LEN + 1], overlay[INET_ADDRSTRLEN + 3] = "", pub[INET_ADDRSTRLEN];
+	char when[40];
+	json_t *o = json_object();
+	char *doc = NULL;
+	bool ok;
+
+	if (!o)
+		return NULL;
+	b64_key_encode(self->wg_pubkey, key);
+	if (self->has_overlay) {
+		inet_ntop(AF_INET, &self->overlay_ip, overlay, INET_ADDRSTRLEN);
+		strcat(overlay, "/32");
+	}
+	inet_ntop(AF_INET, &self->public_ip, pub, sizeof(pub));
+	nodeinfo_time(self->updated_at, 0, when, sizeof(when));
+
+	ok = put(o, "wg_pubkey", json_string(key)) && put(o, "overlay_ip", json_string(overlay)) &&
+	     put(o, "wg_listen_port", json_integer(self->wg_listen_port)) &&
+	     put(o, "public_ip", self->has_public ? json_string(pub) : json_null()) &&
+	     put(o, "public_port", self->has_public ? json_integer(self->public_port) : json_null()) &&
+	     put(o, "nat", string_or_null(self->nat)) &&
+	     put(o, "updated_at", json_string(when)) &&
+	     put(o, "self_url", string_or_null(self->self_url)) &&
+	     put(o, "self_index", self->self_index >= 0 ? json_integer(self->self_index)
+							  : json_null()) &&
+	     put(o, "version", json_integer(NODEINFO_VERSION)) &&
+	     put(o, "mapping", string_or_null(self->mapping));
+	/* Python's json.dumps default: ", " and ": " separators, ASCII only. */
+	if (ok)
+		doc = json_dumps(o, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	json_decref(o);
+	return doc;
+}
+
+void nodeinfo_time(long long sec, long usec, char *buf, size_t len)
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+	char date[32];
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (usec < 0 || usec > 999999)
+		usec = 0;
+	if ((long long)t != sec || !gmtime_r(&t, &tm) ||
+	    !strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm))
+		return;
+	snprintf(buf, len, "%s.%06ld+00:00", date, usec);
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nodeinfo: a node's /node.json, as the Python prototype published it plus a
+ * format version:
+ *   {"wg_pubkey": base64, "overlay_ip": "10.88.0.N/32" or "", "wg_listen_port": 51820,
+ *    "public_ip": "a.b.c.d" or null, "public_port": n or null, "nat": string or null,
+ *    "updated_at": ISO 8601, "self_url": string or null, "self_index": n or null,
+ *    "version": 1, "mapping": "endpoint-independent" | "endpoint-dependent" | null}
+ */
+#ifndef P2PWG_NODEINFO_H
+#define P2PWG_NODEINFO_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NODEINFO_MAX_BYTES (64 * 1024)
+#define NODEINFO_VERSION 1
+
+struct nodeinfo {
+	uint8_t wg_pubkey[32];
+	bool has_overlay;
+	struct in_addr overlay_ip; /* the /32 address, when has_overlay */
+	uint16_t wg_listen_port;
+	bool has_public; /* public_ip and public_port both present and valid */
+	struct in_addr public_ip;
+	uint16_t public_port;
+	char nat[32];        /* "" when null or absent */
+	char updated_at[40]; /* "" when absent */
+	long self_index;     /* -1 when null or absent */
+	int version;         /* 0 for the prototype, which sends none */
+};
+
+/*
+ * Parse a peer's node.json. Refused (-EINVAL, reason in why): not a JSON
+ * object; wg_pubkey missing or not base64 of exactly 32 bytes; overlay_ip not
+ * "" nor a dotted IPv4 with "/32"; wg_listen_port not 1..65535 (absent means
+ * 51820); public_ip not a dotted IPv4 or public_port not 1..65535 (both null
+ * is fine; one without the other counts as no public endpoint); more than
+ * NODEINFO_MAX_BYTES. Unknown keys are ignored. 0, -EINVAL or -ENOMEM.
+ */
+int nodeinfo_parse(const char *buf, size_t len, struct nodeinfo *out, char *why, size_t whylen);
+
+/* This node's own node.json. */
+struct nodeinfo_self {
+	uint8_t wg_pubkey[32];
+	bool has_overlay;
+	struct in_addr overlay_ip;
+	uint16_t wg_listen_port;
+	bool has_public;
+	struct in_addr public_ip;
+	uint16_t public_port;
+	const char *nat;       /* NULL: null */
+	const char *mapping;   /* NULL: null */
+	const char *self_url;  /* NULL: null */
+	long self_index;       /* -1: null */
+	long long updated_at;  /* unix seconds */
+};
+
+/* Format self as a JSON document (malloc'd, NUL-terminated), or NULL on ENOMEM. */
+char *nodeinfo_format(const struct nodeinfo_self *self);
+
+/* ISO 8601 UTC with microseconds and "+00:00", as Python's isoformat() writes. */
+void nodeinfo_time(long long sec, long usec, char *buf, size_t len);
+
+#endif

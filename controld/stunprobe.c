@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+#include "stunprobe.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "stun.h"
+
+#define STUN_TRIES 3
+#define STUN_RTO_MS 500
+
+static bool ep_equal(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
+void stunprobe_classify(const struct stunprobe_server *s, int n, uint16_t listen_port,
+			bool (*is_local)(const struct in_addr *), struct stunprobe_summary *out)
+{
+	const struct sockaddr_in *first = NULL;
+	bool varies = false;
+
+	memset(out, 0, sizeof(*out));
+	out->n_servers = n;
+	for (int i = 0; i < n; i++) {
+		if (!s[i].ok)
+			continue;
+		out->n_ok++;
+		if (!first)
+			first = &s[i].mapped;
+		else if (!ep_equal(first, &s[i].mapped))
+			varies = true;
+	}
+	if (!first)
+		return;
+	out->has_public = true;
+	out->public_ep = *first;
+	if (out->n_ok >= 2)
+		out->mapping = varies ? "endpoint-dependent" : "endpoint-independent";
+	if (varies)
+		out->nat = "symmetric";
+	else if (is_local && is_local(&first->sin_addr) && ntohs(first->sin_port) == listen_port)
+		out->nat = "open";
+	else if (ntohs(first->sin_port) == listen_port)
+		out->nat = "port-preserving";
+	else
+		out->nat = "port-remapping";
+}
+
+static bool local_address(const struct in_addr *a)
+{
+	struct ifaddrs *ifa, *i;
+	bool found = false;
+
+	if (getifaddrs(&ifa) < 0)
+		return false;
+	for (i = ifa; i && !found; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == a->s_addr)
+			found = true;
+	freeifaddrs(ifa);
+	return found;
+}
+
+void stunprobe_init(struct stunprobe *p, struct loop *l, struct agentlink *agent,
+		    const struct config *c, stunprobe_done done, void *arg)
+{
+	memset(p, 0, sizeof(*p));
+	p->l = l;
+	p->agent = agent;
+	p->done = done;
+	p->arg = arg;
+	p->n = c->n_stun;
+	for (int i = 0; i < c->n_stun; i++) {
+		snprintf(p->s[i].name, sizeof(p->s[i].name), "%s", c->stun_servers[i]);
+		p->s[i].owner = p;
+	}
+}
+
+/* Numeric addresses resolve at once; names go through the resolver (a
+ * blocking call, cached for the process's life once it succeeds). */
+static int resolve(struct stunprobe_server *s)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM }, *res;
+	char host[256];
+	const char *colon = strrchr(s->name, ':');
+	int ret;
+
+	if (s->resolved)
+		return 0;
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - s->name), s->name);
+	ret = getaddrinfo(host, colon + 1, &hints, &res);
+	if (ret) {
+		snprintf(s->error, sizeof(s->error), "cannot resolve: %s", gai_strerror(ret));
+		return -EHOSTUNREACH;
+	}
+	memcpy(&s->addr, res->ai_addr, sizeof(s->addr));
+	freeaddrinfo(res);
+	s->resolved = true;
+	return 0;
+}
+
+static void finish_one(struct stunprobe *p)
+{
+	struct stunprobe_summary sum;
+
+	if (--p->outstanding > 0)
+		return;
+	p->running = false;
+	stunprobe_classify(p->s, p->n, p->listen_port, local_address, &sum);
+	p->done(p->arg, &sum);
+}
+
+static int send_attempt(struct stunprobe *p, struct stunprobe_server *s);
+
+static void on_reply(void *arg, const P2pwg__Response *r, const char *error)
+{
+	struct stunprobe_server *s = arg;
+	struct stunprobe *p = s->owner;
+	struct sockaddr_storage mapped;
+	int ret;
+
+	if (r && r->status == P2PWG__STATUS__TIMEOUT && s->attempt + 1 < STUN_TRIES) {
+		s->attempt++;
+		if (send_attempt(p, s) == 0)
+			return;
+	}
+	if (!r) {
+		snprintf(s->error, sizeof(s->error), "%s", error);
+	} else if (r->status != P2PWG__STATUS__OK || r->msg_case != P2PWG__RESPONSE__MSG_STUN) {
+		snprintf(s->error, sizeof(s->error), "%s", r->status == P2PWG__STATUS__TIMEOUT ?
+			 "no answer after 3 tries" : r->error);
+	} else {
+		ret = stun_parse_response(r->stun->response.data, r->stun->response.len, s->txid,
+					  &mapped);
+		if (ret == 0 && mapped.ss_family == AF_INET) {
+			memcpy(&s->mapped, &mapped, sizeof(s->mapped));
+			s->ok = true;
+		} else {
+			snprintf(s->error, sizeof(s->error), "bad response: %s",
+				 ret ? strerror(-ret) : "IPv6 mapping");
+		}
+	}
+	if (!s->ok)
+		log_debug("stun", "%s: %s", s->name, s->error);
+	s->done = true;
+	finish_one(p);
+}
+
+static int send_attempt(struct stunprobe *p, struct stunprobe_server *s)
+{
+	P2pwg__Request req = P2PWG__REQUEST__INIT;
+	P2pwg__StunExchange se = P2PWG__STUN_EXCHANGE__INIT;
+	P2pwg__Endpoint ep = P2PWG__ENDPOINT__INIT;
+	uint32_t rto = STUN_RTO_MS << s->attempt;
+	int ret;
+
+	ep.addr.data = (uint8_t *)&s->addr.sin_addr;
+	ep.addr.len = 4;
+	ep.port = ntohs(s->addr.sin_port);
+	se.server = &ep;
+	se.request.data = s->req; /* a retransmission keeps its transaction id */
+	se.request.len = sizeof(s->req);
+	se.timeout_ms = rto;
+	req.msg_case = P2PWG__REQUEST__MSG_STUN_EXCHANGE;
+	req.stun_exchange = &se;
+	ret = agentlink_call(p->agent, &req, rto + 2000, on_reply, s);
+	if (ret)
+		snprintf(s->error, sizeof(s->error), "agent: %s", strerror(-ret));
+	return ret;
+}
+
+int stunprobe_start(struct stunprobe *p, uint16_t listen_port)
+{
+	if (p->running)
+		return -EBUSY;
+	if (!agentlink_is_up(p->agent))
+		return -ENOTCONN;
+	p->listen_port = listen_port;
+	p->running = true;
+	p->outstanding = 1; /* held until every send is issued */
+	for (int i = 0; i < p->n; i++) {
+		struct stunprobe_server *s = &p->s[i];
+
+		s->attempt = 0;
+		s->done = s->ok = false;
+		s->error[0] = '\0';
+		if (resolve(s) || stun_build_request(s->req, sizeof(s->req), s->txid) < 0) {
+			s->done = true;
+			log_debug("stun", "%s: %s", s->name, s->error);
+			continue;
+		}
+		p->outstanding++;
+		if (send_attempt(p, s)) {
+			s->done = true;
+			p->outstanding--;
+		}
+	}
+	finish_one(p);
+	return 0;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stunprobe: learn this node's public UDP endpoint as seen from outside, for
+ * the WireGuard port itself: every STUN request leaves through wgagent's
+ * StunExchange, so the tunnels are never disturbed. Asks every configured
+ * server, retransmits (RFC 8489 section 6.2.1: 500 ms, doubling, 3 tries), and
+ * tells whether the NAT maps by destination.
+ */
+#ifndef P2PWG_STUNPROBE_H
+#define P2PWG_STUNPROBE_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+
+#include "agentlink.h"
+#include "config.h"
+#include "loop.h"
+
+struct stunprobe;
+
+struct stunprobe_server {
+	struct stunprobe *owner;
+	char name[256];
+	bool resolved;
+	struct sockaddr_in addr;
+	uint8_t txid[12];
+	uint8_t req[20];
+	int attempt;
+	bool done, ok;
+	struct sockaddr_in mapped;
+	char error[128];
+};
+
+struct stunprobe_summary {
+	int n_servers, n_ok;
+	bool has_public;
+	struct sockaddr_in public_ep;
+	const char *nat;     /* "open", "port-preserving", "port-remapping", "symmetric", or NULL */
+	const char *mapping; /* "endpoint-independent", "endpoint-dependent", or NULL (one answer) */
+};
+
+/* Classify answers (ok entries of s[0..n)) for a node whose WireGuard listens
+ * on listen_port; local says whether the mapped address is one of the node's
+ * own (no NAT). Pure; unit-tested. */
+void stunprobe_classify(const struct stunprobe_server *s, int n, uint16_t listen_port,
+			bool (*is_local)(const struct in_addr *), struct stunprobe_summary *out);
+
+typedef void (*stunprobe_done)(void *arg, const struct stunprobe_summary *sum);
+
+struct stunprobe {
+	struct loop *l;
+	struct agentlink *agent;
+	uint16_t listen_port;
+	int n;
+	struct stunprobe_server s[CONFIG_MAX_STUN];
+	bool running;
+	int outstanding;
+	stunprobe_done done;
+	void *arg;
+};
+
+void stunprobe_init(struct stunprobe *p, struct loop *l, struct agentlink *agent,
+		    const struct config *c, stunprobe_done done, void *arg);
+
+/* Start a probe from the given WireGuard port; -EBUSY if one runs, -ENOTCONN
+ * without the agent. The done callback runs once when every server answered
+ * or gave up. */
+int stunprobe_start(struct stunprobe *p, uint16_t listen_port);
+
+#endif
