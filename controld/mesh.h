@@ -51,7 +51,7 @@ struct mesh_state {
 };
 
 /* Address of position index, or -ERANGE if it falls outside the overlay prefix
- * (or on its broadcast address). */
+ * (or on its network or broadcast address). Host bits of overlay_net are ignored. */
 int mesh_address(const struct mesh_params *p, size_t index, struct in_addr *out);
 
 /*
@@ -60,12 +60,16 @@ int mesh_address(const struct mesh_params *p, size_t index, struct in_addr *out)
  * (never fetched) are skipped but keep their position; entries whose position
  * falls outside the prefix are skipped. When this node is not in the list, or
  * its own position is out of range, found_self is false and there are no peers.
- * Peers appear in list order.
+ * Peers appear in list order. Positions from MESH_MAX_PEERS on count as out of
+ * range whatever the prefix. An entry is counted once: unknown, else out of
+ * range, else duplicate.
  */
 void mesh_compute(const struct mesh_params *p, const uint8_t self_key[32],
 		  const struct mesh_input *in, size_t n, struct mesh_state *out);
 
-/* True if two states would configure the agent identically. */
+/* True if two states would configure the agent identically: same own address
+ * (or both not found) and the same peers in order with the same key, overlay
+ * address, endpoint and keepalive. The counts and list positions are ignored. */
 bool mesh_state_equal(const struct mesh_state *a, const struct mesh_state *b);
 
 #endif

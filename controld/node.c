@@ -19,6 +19,7 @@
 #include "stunprobe.h"
 
 #define TEST_TIMEOUT_MS 1000
+#define RECOMPUTE_DELAY_MS 300
 #define STALE_HANDSHAKE_S 180 /* WireGuard re-handshakes every 120 s on a live tunnel */
 
 struct entry {
@@ -71,7 +72,7 @@ struct node {
 	time_t stun_at;
 	uint64_t stun_last_start;
 
-	struct loop_timer t_poll, t_test, t_stun, t_dev;
+	struct loop_timer t_poll, t_test, t_stun, t_dev, t_recompute;
 	time_t started;
 	uint64_t m_list_ok, m_list_fail, m_list_304, m_node_ok, m_node_fail, m_setpeers,
 		m_setpeers_fail, m_stun, m_stun_fail, m_test_ok, m_test_fail;
@@ -267,8 +268,19 @@ static void on_node_json(void *arg, const struct fetch_result *r)
 		e->info = info;
 		e->ok_at = time(NULL);
 	}
-	if (--n->outstanding == 0)
+	/* Decide once the cycle is complete, or shortly after this answer if a
+	 * slow peer is still outstanding: a dead peer never holds the rest back. */
+	if (--n->outstanding == 0) {
+		loop_timer_disarm(n->l, &n->t_recompute);
 		recompute(n);
+	} else if (!n->t_recompute.armed) {
+		loop_timer_arm(n->l, &n->t_recompute, RECOMPUTE_DELAY_MS);
+	}
+}
+
+static void recompute_now(void *arg)
+{
+	recompute(arg);
 }
 
 static void fetch_all(struct node *n)
@@ -393,8 +405,8 @@ static void poll_now(void *arg)
 	struct fetch_opts o = https_opts(n, PEERLIST_MAX_BYTES);
 
 	loop_timer_arm(n->l, &n->t_poll, (uint64_t)n->c->poll_interval_s * 1000);
-	if (n->list_fetch || n->outstanding) {
-		log_debug("peer", "previous cycle still running; skipping this poll");
+	if (n->list_fetch) {
+		log_debug("peer", "the previous list fetch is still running; skipping this poll");
 		return;
 	}
 	o.if_none_match = n->etag;
@@ -620,6 +632,7 @@ struct node *node_new(const struct config *c, struct loop *l)
 	n->t_test = (struct loop_timer){ .cb = test_now, .arg = n };
 	n->t_stun = (struct loop_timer){ .cb = stun_now, .arg = n };
 	n->t_dev = (struct loop_timer){ .cb = dev_now, .arg = n };
+	n->t_recompute = (struct loop_timer){ .cb = recompute_now, .arg = n };
 	loop_timer_arm(l, &n->t_poll, 0);
 	loop_timer_arm(l, &n->t_test, (uint64_t)c->test_interval_s * 1000);
 	return n;

@@ -39,6 +39,13 @@ struct nodeinfo {
  * 51820); public_ip not a dotted IPv4 or public_port not 1..65535 (both null
  * is fine; one without the other counts as no public endpoint); more than
  * NODEINFO_MAX_BYTES. Unknown keys are ignored. 0, -EINVAL or -ENOMEM.
+ * Details: booleans and reals are not integers; overlay_ip absent or null is
+ * like ""; self_index must be null or an integer >= 0, version an integer >= 0;
+ * nat, updated_at, self_url and mapping must be strings or null. nat and
+ * updated_at are informational: truncated to fit (at a UTF-8 boundary) and
+ * control characters replaced by '?'. Duplicate keys are refused. The reason
+ * starts with the field's name ("wg_pubkey: not base64 of 32 bytes"). On
+ * refusal *out is untouched.
  */
 int nodeinfo_parse(const char *buf, size_t len, struct nodeinfo *out, char *why, size_t whylen);
 
@@ -58,10 +65,14 @@ struct nodeinfo_self {
 	long long updated_at;  /* unix seconds */
 };
 
-/* Format self as a JSON document (malloc'd, NUL-terminated), or NULL on ENOMEM. */
+/* Format self as a JSON document (malloc'd, NUL-terminated), with every key
+ * above in that order, in Python json.dumps's default style; or NULL on ENOMEM
+ * or when nat, mapping or self_url is not valid UTF-8. */
 char *nodeinfo_format(const struct nodeinfo_self *self);
 
-/* ISO 8601 UTC with microseconds and "+00:00", as Python's isoformat() writes. */
+/* ISO 8601 UTC with microseconds and "+00:00", as Python's isoformat() writes
+ * ("2025-08-24T21:10:01.999712+00:00"); unlike Python, ".000000" is written
+ * when usec is 0. Truncated to len; "" if the time cannot be represented. */
 void nodeinfo_time(long long sec, long usec, char *buf, size_t len);
 
 #endif

@@ -26,6 +26,10 @@ struct peerlist {
  * characters; a URL that is not https:// (http:// too when allow_http); the
  * same URL twice; more than PEERLIST_MAX_PEERS entries; more than
  * PEERLIST_MAX_BYTES. An empty list is valid. 0, -EINVAL or -ENOMEM.
+ * Details: reasons number entries from 0, as list positions ("entry 3 is not a
+ * string"); the scheme is matched in lower case and must be followed by a host;
+ * other keys beside "peers" are ignored; duplicate object keys are refused.
+ * On refusal *out is NULL; why may be NULL.
  */
 int peerlist_parse(const char *buf, size_t len, bool allow_http, struct peerlist **out,
 		   char *why, size_t whylen);

@@ -28,10 +28,10 @@ for n in a b; do
 	ip netns exec p2d$ID-$n "$AGENT" -i p2d$ID-w$n -s "$TMP/$n/agent.sock" -d "$TMP/$n/state" \
 		>"$TMP/$n/log" 2>&1 &
 	pid=$!
-	track_pid $pid
+	track_pid $pid wgagent
 	tail -n +1 -f --pid=$pid "$TMP/$n/log" | sed -u "s/^/node-$n | /" &
 	retry 10 test -S "$TMP/$n/agent.sock"
-	[ -f "$TMP/$n/wireguard-go.p2d$ID-w$n.pid" ] && track_pid "$(cat "$TMP/$n/wireguard-go.p2d$ID-w$n.pid")"
+	[ -f "$TMP/$n/wireguard-go.p2d$ID-w$n.pid" ] && track_pid "$(cat "$TMP/$n/wireguard-go.p2d$ID-w$n.pid")" wireguard-go
 done
 KEY_A=$("$CTL" -s "$TMP/a/agent.sock" hello | awk '/^version/ {print $4}')
 KEY_B=$("$CTL" -s "$TMP/b/agent.sock" hello | awk '/^version/ {print $4}')

@@ -38,7 +38,7 @@ done
 
 ip netns exec "$NS_S" turnserver -n --stun-only --listening-ip 198.18.0.3 --listening-port 3478 \
 	--no-cli --no-tls --no-dtls --log-file stdout --simple-log >"$TMP/turnserver.log" 2>&1 &
-track_pid $!
+track_pid $! turnserver
 
 start_agent() { # name ns ifname extra-args...
 	local name=$1 ns=$2 ifn=$3; shift 3
@@ -46,10 +46,10 @@ start_agent() { # name ns ifname extra-args...
 	ip netns exec "$ns" "$WGAGENT" -i "$ifn" -s "$TMP/$name/agent.sock" -d "$TMP/$name/state" \
 		"$@" >>"$TMP/$name/agent.log" 2>&1 &
 	local pid=$!
-	track_pid $pid
+	track_pid $pid wgagent
 	eval "PID_$name=$pid"
 	retry 10 test -S "$TMP/$name/agent.sock" || { fail "agent $name did not start"; cat "$TMP/$name/agent.log"; exit 1; }
-	[ -f "$TMP/$name/wireguard-go.$ifn.pid" ] && track_pid "$(cat "$TMP/$name/wireguard-go.$ifn.pid")"
+	[ -f "$TMP/$name/wireguard-go.$ifn.pid" ] && track_pid "$(cat "$TMP/$name/wireguard-go.$ifn.pid")" wireguard-go
 	return 0
 }
 ctl() { local name=$1; shift; "$CTL" -s "$TMP/$name/agent.sock" "$@"; }

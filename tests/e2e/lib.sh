@@ -24,11 +24,10 @@ netns_add() {
 	ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=0
 }
 
-# Remember a PID with its command name, so a wrapped-around PID is never killed.
+# Remember a PID with the command name it will have (ip netns exec, env and
+# setpriv exec into it), so a wrapped-around PID is never killed.
 track_pid() {
-	local pid=$1 comm
-	comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 0
-	E2E_PIDS+=("$pid:$comm")
+	E2E_PIDS+=("$1:$2")
 }
 
 # Kill a tracked PID if it still runs the same command.

@@ -1,0 +1,198 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Integration: two nodes, each a CAP_NET_ADMIN wgagent and an unprivileged
+# controld, in namespaces this test makes. An nginx "gateway" with a test CA
+# serves the peer list over HTTPS and forwards each node's /node.json; coturn
+# answers STUN. Usage: controld_e2e.sh WGAGENT CONTROLD AGENTCTL
+set -u
+WGAGENT=$(readlink -f "$1") CONTROLD=$(readlink -f "$2") CTL=$(readlink -f "$3")
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+
+if [ "$(id -u)" != 0 ]; then echo "skipped: needs root"; exit 77; fi
+for tool in wireguard-go wg turnserver curl nginx openssl setpriv; do
+	command -v $tool >/dev/null || { echo "missing $tool: run deploy/install-deps.sh"; exit 1; }
+done
+
+ID=$$
+NS_NET=p2c$ID-net NS_A=p2c$ID-a NS_B=p2c$ID-b NS_S=p2c$ID-stun NS_G=p2c$ID-gw
+TMP=$(mktemp -d /tmp/p2pwg-ctl.XXXXXX)
+chmod 755 "$TMP"
+trap 'e2e_cleanup; rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
+NOBODY=65534
+
+netns_add "$NS_NET"; netns_add "$NS_A"; netns_add "$NS_B"; netns_add "$NS_S"; netns_add "$NS_G"
+ip -n "$NS_NET" link add br0 type bridge
+ip -n "$NS_NET" link set br0 up
+n=0
+for pair in "$NS_A 198.18.0.1" "$NS_B 198.18.0.2" "$NS_S 198.18.0.3" "$NS_G 198.18.0.254"; do
+	set -- $pair
+	n=$((n + 1))
+	ip link add c$ID-$n type veth peer name eth0 netns "$1"
+	ip link set c$ID-$n netns "$NS_NET"
+	ip -n "$NS_NET" link set c$ID-$n master br0 up
+	ip -n "$1" addr add "$2/24" dev eth0
+	ip -n "$1" link set eth0 up
+done
+
+# ---- STUN: two coturn servers, so the NAT kind can be told ----
+for port in 3478 3479; do
+	ip netns exec "$NS_S" turnserver -n --stun-only --listening-ip 198.18.0.3 --listening-port $port \
+		--no-cli --no-tls --no-dtls --log-file stdout --simple-log >"$TMP/turn$port.log" 2>&1 &
+	track_pid $! turnserver
+done
+
+# ---- the gateway: a test CA, nginx with TLS ----
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	-subj "/CN=p2pwg test CA" -keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=198.18.0.254" \
+	-keyout "$TMP/gw.key" -out "$TMP/gw.csr" 2>/dev/null
+printf 'subjectAltName=IP:198.18.0.254\n' >"$TMP/san.ext"
+openssl x509 -req -in "$TMP/gw.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+	-days 2 -extfile "$TMP/san.ext" -out "$TMP/gw.pem" 2>/dev/null
+mkdir -p "$TMP/www/bad" "$TMP/nginx"
+LIST_OK='["https://198.18.0.254/a/node.json", "https://198.18.0.254/b/node.json"]'
+echo "$LIST_OK" >"$TMP/www/list.json"
+echo '{"wg_pubkey": "short", "overlay_ip": ""}' >"$TMP/www/bad/node.json"
+chmod -R a+rX "$TMP/www"
+cat >"$TMP/nginx.conf" <<CONF
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log;
+events { worker_connections 256; }
+http {
+	access_log $TMP/nginx/access.log;
+	client_body_temp_path $TMP/nginx/body;
+	proxy_temp_path $TMP/nginx/proxy;
+	fastcgi_temp_path $TMP/nginx/fastcgi;
+	uwsgi_temp_path $TMP/nginx/uwsgi;
+	scgi_temp_path $TMP/nginx/scgi;
+	server {
+		listen 198.18.0.254:443 ssl http2;
+		ssl_certificate $TMP/gw.pem;
+		ssl_certificate_key $TMP/gw.key;
+		root $TMP/www;
+		location = /list.json { if (-f $TMP/www/fail500) { return 500; } }
+		location /bad/ { }
+		location /a/ { proxy_pass http://198.18.0.1:8080/; }
+		location /b/ { proxy_pass http://198.18.0.2:8080/; }
+	}
+}
+CONF
+ip netns exec "$NS_G" nginx -c "$TMP/nginx.conf" -g 'daemon off;' &
+track_pid $! nginx
+retry 5 ip netns exec "$NS_G" curl -sf --cacert "$TMP/ca.pem" https://198.18.0.254/list.json
+
+start_agent() { # name ns
+	mkdir -p "$TMP/$1"
+	ip netns exec "$2" "$WGAGENT" -i p2c$ID-w$1 -s "$TMP/$1/agent.sock" -d "$TMP/$1/state" \
+		--allow-uid $NOBODY --socket-group $NOBODY >>"$TMP/$1/agent.log" 2>&1 &
+	local pid=$!
+	track_pid $pid wgagent
+	eval "AGENT_$1=$pid"
+	retry 10 test -S "$TMP/$1/agent.sock" || { fail "agent $1 did not start"; cat "$TMP/$1/agent.log"; exit 1; }
+	[ -f "$TMP/$1/wireguard-go.p2c$ID-w$1.pid" ] && track_pid "$(cat "$TMP/$1/wireguard-go.p2c$ID-w$1.pid")" wireguard-go
+	return 0
+}
+start_controld() { # name ns
+	ip netns exec "$2" env GIST_URL=https://198.18.0.254/list.json P2PWG_CA_BUNDLE="$TMP/ca.pem" \
+		P2PWG_AGENT_SOCKET="$TMP/$1/agent.sock" P2PWG_STUN_SERVERS=198.18.0.3:3478,198.18.0.3:3479 \
+		P2PWG_POLL_INTERVAL=2 P2PWG_TEST_INTERVAL=2 P2PWG_HTTP_TIMEOUT=2 \
+		setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$CONTROLD" >>"$TMP/$1/controld.log" 2>&1 &
+	local pid=$!
+	track_pid $pid controld
+	eval "CTLD_$1=$pid"
+}
+nodejson() { ip netns exec "$NS_G" curl -s --cacert "$TMP/ca.pem" "https://198.18.0.254/$1/node.json"; }
+jfield() { sed -n "s/.*\"$1\": \\([^,}]*\\).*/\\1/p"; }
+
+start_agent a "$NS_A"; start_agent b "$NS_B"
+start_controld a "$NS_A"; start_controld b "$NS_B"
+KEY_A=$("$CTL" -s "$TMP/a/agent.sock" hello | awk '/^version/ {print $4}')
+KEY_B=$("$CTL" -s "$TMP/b/agent.sock" hello | awk '/^version/ {print $4}')
+
+# ---- they find themselves and each other ----
+check "node a finds itself at position 0 (10.88.0.10)" retry 20 bash -c "ip netns exec $NS_G curl -s --cacert $TMP/ca.pem https://198.18.0.254/a/node.json | grep -q '\"overlay_ip\": \"10.88.0.10/32\"'"
+check "node b finds itself at position 1 (10.88.0.11)" retry 10 bash -c "ip netns exec $NS_G curl -s --cacert $TMP/ca.pem https://198.18.0.254/b/node.json | grep -q '\"overlay_ip\": \"10.88.0.11/32\"'"
+check "node.json carries the STUN-discovered public endpoint" retry 10 bash -c "ip netns exec $NS_G curl -s --cacert $TMP/ca.pem https://198.18.0.254/a/node.json | grep -q '\"public_ip\": \"198.18.0.1\", \"public_port\": 51820'"
+DOC=$(nodejson a); e2e_log "a/node.json: $DOC"
+for k in wg_pubkey overlay_ip wg_listen_port public_ip public_port nat updated_at self_url self_index version; do
+	check "node.json has the prototype field $k" bash -c "echo '$DOC' | grep -q '\"$k\":'"
+done
+check "node.json names this node's key" bash -c "echo '$DOC' | grep -qF '\"wg_pubkey\": \"$KEY_A\"'"
+check "node.json self_url is this node's list entry" bash -c "echo '$DOC' | grep -q '\"self_url\": \"https://198.18.0.254/a/node.json\", \"self_index\": 0'"
+check "two STUN servers agree: nat open, mapping endpoint-independent" bash -c "echo '$DOC' | grep -q '\"nat\": \"open\"' && echo '$DOC' | grep -q 'endpoint-independent'"
+check "wgagent on a has b as its peer, endpoint from b's node.json" retry 10 bash -c "ip netns exec $NS_A wg show p2c$ID-wa dump | grep -qF '$KEY_B	(none)	198.18.0.2:51820	10.88.0.11/32'"
+check "ping a -> b over the overlay" retry 15 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+check "controld tests /test over the overlay and logs it" retry 10 grep -q '\[http\] connected to 10.88.0.11: {"wg_ip": "10.88.0.11/32"' "$TMP/a/controld.log"
+check "controld logs the peer in the prototype's words" grep -q "\[wg\] peer ${KEY_B:0:8} at position 1 endpoint 198.18.0.2:51820" "$TMP/a/controld.log"
+check "controld logs its STUN result" grep -q "\[stun\] open 198.18.0.1:51820" "$TMP/a/controld.log"
+check "controld logs traffic" retry 10 grep -q "\[wg\] traffic rx=[0-9]*B tx=[0-9]*B" "$TMP/a/controld.log"
+
+# ---- /status, /metrics, /healthz ----
+ST=$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8080/status)
+check "/status shows b as direct with a passing /test" retry 10 bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8080/status | tr -d ' \n' | grep -q '\"position\":1,\"url\":\"https://198.18.0.254/b/node.json\".*\"test\":{\"ok\":true.*\"state\":\"direct\"'"
+check "/status shows this node's overlay address and agent" bash -c "echo '$ST' | tr -d ' \n' | grep -q '\"agent\":\"connected\".*\"overlay_ip\":\"10.88.0.10/32\"'"
+M=$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8080/metrics)
+check "/metrics: self found, one direct peer" bash -c "echo '$M' | grep -q '^p2pwg_self_found 1' && echo '$M' | grep -q '^p2pwg_peers_direct 1'"
+check "/metrics: the list is polled with ETag (304s counted)" retry 10 bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8080/metrics | grep -q 'result=\"not_modified\"} [1-9]'"
+check "/healthz answers ok" test "$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8080/healthz)" = ok
+check "other paths are 404" test "$(ip netns exec "$NS_A" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/other)" = 404
+check "controld runs unprivileged (uid $NOBODY)" test "$(awk '/^Uid/ {print $2}' /proc/$CTLD_a/status)" = $NOBODY
+check "controld holds no capabilities" test "$(awk '/^CapEff/ {print $2}' /proc/$CTLD_a/status)" = 0000000000000000
+check "no private key in controld's log or its documents" bash -c "! grep -qF '$(cat "$TMP/a/state/private.key")' '$TMP/a/controld.log' && ! echo '$DOC$ST' | grep -qF '$(cat "$TMP/a/state/private.key")'"
+
+# ---- a bad and a dead peer do not disturb the others ----
+HS=$(ip netns exec "$NS_A" wg show p2c$ID-wa latest-handshakes | awk -v k="$KEY_B" '$1 == k {print $2}')
+echo '["https://198.18.0.254/a/node.json", "https://198.18.0.254/b/node.json", "https://198.18.0.254/bad/node.json", "https://198.18.0.77/node.json"]' >"$TMP/www/list.json"
+check "a malformed node.json is skipped with the URL and the reason" retry 10 grep -q "skipping https://198.18.0.254/bad/node.json: wg_pubkey" "$TMP/a/controld.log"
+check "a dead peer is skipped with the reason" retry 10 grep -q "skipping https://198.18.0.77/node.json: " "$TMP/a/controld.log"
+check "the good peer stays configured and its session untouched" bash -c "ip netns exec $NS_A wg show p2c$ID-wa latest-handshakes | grep -qF '$KEY_B	$HS'"
+fetches() { grep -c 'fetch https://198.18.0.254/b/node.json' "$TMP/a/controld.log"; }
+C0=$(fetches)
+check "the good peer is still fetched every cycle while the dead one times out" retry 8 bash -c "[ \$(grep -c 'fetch https://198.18.0.254/b/node.json' $TMP/a/controld.log) -ge $((C0 + 3)) ]"
+echo "$LIST_OK" >"$TMP/www/list.json"
+
+# ---- fail static: a broken list keeps the last good one ----
+echo 'this is not json' >"$TMP/www/list.json"
+check "a garbage list is refused and the last good list kept" retry 10 grep -q "peer list https://198.18.0.254/list.json: not JSON.*keeping the last good list" "$TMP/a/controld.log"
+touch "$TMP/www/fail500"
+check "a list answering 500 keeps the last good list" retry 10 grep -q "peer list https://198.18.0.254/list.json: HTTP 500; keeping the last good list" "$TMP/a/controld.log"
+rm -f "$TMP/www/fail500"; : >"$TMP/www/list.json"
+check "an empty list body is refused too" retry 10 grep -q "peer list https://198.18.0.254/list.json: not JSON" "$TMP/a/controld.log"
+check "the tunnel stayed up meanwhile" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+check "b is still a's peer" bash -c "ip netns exec $NS_A wg show p2c$ID-wa peers | grep -qF '$KEY_B'"
+echo "$LIST_OK" >"$TMP/www/list.json"
+check "the list is read again when it is fixed" retry 10 grep -q "peer list readable again" "$TMP/a/controld.log"
+
+# ---- the agent restarts: controld reconnects and re-sends the whole state ----
+HS=$(ip netns exec "$NS_A" wg show p2c$ID-wa latest-handshakes | awk -v k="$KEY_B" '$1 == k {print $2}')
+kill -9 "$AGENT_a"; wait_gone "$AGENT_a"
+check "controld notices the agent is gone" retry 5 grep -q "lost wgagent" "$TMP/a/controld.log"
+check "tunnel keeps working without the agent" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+start_agent a "$NS_A"
+check "controld reconnects to the restarted agent" retry 20 bash -c "[ \$(grep -c 'connected to wgagent' $TMP/a/controld.log) -ge 2 ]"
+check "the whole state is re-sent and found already in place" retry 10 bash -c "[ \$(grep -c 'interface already so' $TMP/a/controld.log) -ge 1 ]"
+check "no handshake reset across the agent restart" bash -c "ip netns exec $NS_A wg show p2c$ID-wa latest-handshakes | grep -qF '$KEY_B	$HS'"
+
+# ---- controld restarts ----
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+check "tunnel keeps working without controld" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+start_controld a "$NS_A"
+check "a restarted controld finds itself again" retry 20 bash -c "[ \$(grep -c 'this node is position 0' $TMP/a/controld.log) -ge 2 ]"
+check "no handshake reset across the controld restart" bash -c "ip netns exec $NS_A wg show p2c$ID-wa latest-handshakes | grep -qF '$KEY_B	$HS'"
+
+# ---- configuration errors are clear ----
+out=$("$CONTROLD" --gist-url https://x/list.json 2>&1); rc=$?
+check "controld refuses to run as root ($rc)" bash -c "[ $rc -eq 2 ] && echo '$out' | grep -q 'refusing to run as root'"
+out=$(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$CONTROLD" --gist-url https://x/l --poll-interval 0 2>&1)
+check "a bad value is refused naming it ($out)" bash -c "echo '$out' | grep -q 'P2PWG_POLL_INTERVAL'"
+out=$(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups env -u GIST_URL "$CONTROLD" 2>&1)
+check "a missing GIST_URL is named" bash -c "echo '$out' | grep -q 'GIST_URL'"
+out=$(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$CONTROLD" --gist-url http://x/l 2>&1)
+check "an http:// list URL is refused without --allow-http" bash -c "echo '$out' | grep -q 'https://'"
+check "--help lists every setting with its variable" bash -c "'$CONTROLD' --help | grep -q 'GIST_URL' && '$CONTROLD' --help | grep -q 'P2PWG_STUN_SERVERS'"
+
+sed 's/^/  a| /' "$TMP/a/controld.log" | head -30
+e2e_summary
