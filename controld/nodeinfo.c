@@ -13,24 +13,8 @@
 
 #include "b64.h"
 
-static int refuse(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+#include "reason.h"
 
-/* Write a one-line reason; control characters (from jansson's "near '...'") become '?'. */
-static int refuse(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-		for (char *c = why; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = '?';
-	}
-	return -EINVAL;
-}
 
 /* A JSON string holding a dotted IPv4 address, exactly as inet_pton takes it. */
 static bool ipv4_of(const json_t *v, const char *suffix, struct in_addr *out)
@@ -57,9 +41,9 @@ static int get_int(const json_t *root, const char *name, bool nullable, json_int
 	if (!v || (nullable && json_is_null(v)))
 		return 0;
 	if (!json_is_integer(v))
-		return refuse(why, whylen, "%s: not an integer", name);
+		return reason_set(why, whylen, "%s: not an integer", name);
 	if (json_integer_value(v) < lo || json_integer_value(v) > hi)
-		return refuse(why, whylen, "%s: %lld not in %lld..%lld", name,
+		return reason_set(why, whylen, "%s: %lld not in %lld..%lld", name,
 			      (long long)json_integer_value(v), (long long)lo, (long long)hi);
 	*out = json_integer_value(v);
 	*present = true;
@@ -79,7 +63,7 @@ static int get_text(const json_t *root, const char *name, char *dst, size_t cap,
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return refuse(why, whylen, "%s: not a string", name);
+		return reason_set(why, whylen, "%s: not a string", name);
 	s = json_string_value(v);
 	n = strlen(s);
 	if (n >= cap) {
@@ -102,20 +86,20 @@ static int parse_obj(const json_t *root, struct nodeinfo *ni, char *why, size_t 
 
 	v = json_object_get(root, "wg_pubkey");
 	if (!v)
-		return refuse(why, whylen, "wg_pubkey: missing");
+		return reason_set(why, whylen, "wg_pubkey: missing");
 	if (!json_is_string(v))
-		return refuse(why, whylen, "wg_pubkey: not a string");
+		return reason_set(why, whylen, "wg_pubkey: not a string");
 	if (json_string_length(v) != strlen(json_string_value(v)) ||
 	    b64_key_decode(json_string_value(v), ni->wg_pubkey))
-		return refuse(why, whylen, "wg_pubkey: not base64 of 32 bytes");
+		return reason_set(why, whylen, "wg_pubkey: not base64 of 32 bytes");
 
 	v = json_object_get(root, "overlay_ip");
 	if (v && !json_is_null(v)) {
 		if (!json_is_string(v))
-			return refuse(why, whylen, "overlay_ip: not a string");
+			return reason_set(why, whylen, "overlay_ip: not a string");
 		if (json_string_length(v) > 0) {
 			if (!ipv4_of(v, "/32", &ni->overlay_ip))
-				return refuse(why, whylen, "overlay_ip: not \"\" nor a.b.c.d/32");
+				return reason_set(why, whylen, "overlay_ip: not \"\" nor a.b.c.d/32");
 			ni->has_overlay = true;
 		}
 	}
@@ -129,9 +113,9 @@ static int parse_obj(const json_t *root, struct nodeinfo *ni, char *why, size_t 
 	ip = json_object_get(root, "public_ip");
 	if (ip && !json_is_null(ip)) {
 		if (!json_is_string(ip))
-			return refuse(why, whylen, "public_ip: not a string");
+			return reason_set(why, whylen, "public_ip: not a string");
 		if (!ipv4_of(ip, "", &ni->public_ip))
-			return refuse(why, whylen, "public_ip: not a dotted IPv4 address");
+			return reason_set(why, whylen, "public_ip: not a dotted IPv4 address");
 	}
 	if (get_int(root, "public_port", true, 1, 65535, &x, &present, why, whylen))
 		return -EINVAL;
@@ -159,7 +143,7 @@ static int parse_obj(const json_t *root, struct nodeinfo *ni, char *why, size_t 
 	for (size_t i = 0; i < sizeof(opt_strings) / sizeof(opt_strings[0]); i++) {
 		v = json_object_get(root, opt_strings[i]);
 		if (v && !json_is_null(v) && !json_is_string(v))
-			return refuse(why, whylen, "%s: not a string", opt_strings[i]);
+			return reason_set(why, whylen, "%s: not a string", opt_strings[i]);
 	}
 	return 0;
 }
@@ -172,15 +156,15 @@ int nodeinfo_parse(const char *buf, size_t len, struct nodeinfo *out, char *why,
 	int ret;
 
 	if (len > NODEINFO_MAX_BYTES)
-		return refuse(why, whylen, "%zu bytes, at most %d", len, NODEINFO_MAX_BYTES);
+		return reason_set(why, whylen, "%zu bytes, at most %d", len, NODEINFO_MAX_BYTES);
 	if (len == 0)
-		return refuse(why, whylen, "not JSON: empty document");
+		return reason_set(why, whylen, "not JSON: empty document");
 	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
 	if (!root)
-		return refuse(why, whylen, "not JSON: %s at line %d column %d", err.text, err.line,
+		return reason_set(why, whylen, "not JSON: %s at line %d column %d", err.text, err.line,
 			      err.column);
 	if (!json_is_object(root))
-		ret = refuse(why, whylen, "not a JSON object");
+		ret = reason_set(why, whylen, "not a JSON object");
 	else
 		ret = parse_obj(root, &ni, why, whylen);
 	json_decref(root);

@@ -8,24 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int refuse(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+#include "reason.h"
 
-/* Write a one-line reason; control characters (from jansson's "near '...'") become '?'. */
-static int refuse(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-		for (char *c = why; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = '?';
-	}
-	return -EINVAL;
-}
 
 /* Check one URL; a reason for entry i on refusal. */
 static int check_url(const char *s, size_t len, size_t i, bool allow_http, char *why,
@@ -34,23 +18,23 @@ static int check_url(const char *s, size_t len, size_t i, bool allow_http, char 
 	size_t scheme;
 
 	if (len == 0)
-		return refuse(why, whylen, "entry %zu: empty URL", i);
+		return reason_set(why, whylen, "entry %zu: empty URL", i);
 	if (len > PEERLIST_MAX_URL)
-		return refuse(why, whylen, "entry %zu: URL of %zu bytes, at most %d", i, len,
+		return reason_set(why, whylen, "entry %zu: URL of %zu bytes, at most %d", i, len,
 			      PEERLIST_MAX_URL);
 	for (size_t k = 0; k < len; k++)
 		if ((unsigned char)s[k] <= 0x20 || s[k] == 0x7f)
-			return refuse(why, whylen,
+			return reason_set(why, whylen,
 				      "entry %zu: URL contains a space or control character", i);
 	if (!strncmp(s, "https://", 8))
 		scheme = 8;
 	else if (allow_http && !strncmp(s, "http://", 7))
 		scheme = 7;
 	else
-		return refuse(why, whylen, "entry %zu: URL must start with %s", i,
+		return reason_set(why, whylen, "entry %zu: URL must start with %s", i,
 			      allow_http ? "https:// or http://" : "https://");
 	if (len == scheme || s[scheme] == '/')
-		return refuse(why, whylen, "entry %zu: URL has no host", i);
+		return reason_set(why, whylen, "entry %zu: URL has no host", i);
 	return 0;
 }
 
@@ -65,40 +49,40 @@ int peerlist_parse(const char *buf, size_t len, bool allow_http, struct peerlist
 
 	*out = NULL;
 	if (len > PEERLIST_MAX_BYTES)
-		return refuse(why, whylen, "%zu bytes, at most %d", len, PEERLIST_MAX_BYTES);
+		return reason_set(why, whylen, "%zu bytes, at most %d", len, PEERLIST_MAX_BYTES);
 	if (len == 0)
-		return refuse(why, whylen, "not JSON: empty document");
+		return reason_set(why, whylen, "not JSON: empty document");
 	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
 	if (!root)
-		return refuse(why, whylen, "not JSON: %s at line %d column %d", err.text, err.line,
+		return reason_set(why, whylen, "not JSON: %s at line %d column %d", err.text, err.line,
 			      err.column);
 	if (json_is_array(root)) {
 		arr = root;
 	} else if (json_is_object(root)) {
 		arr = json_object_get(root, "peers");
 		if (!arr) {
-			refuse(why, whylen, "object has no \"peers\" key");
+			reason_set(why, whylen, "object has no \"peers\" key");
 			goto out;
 		}
 		if (!json_is_array(arr)) {
-			refuse(why, whylen, "\"peers\" is not an array");
+			reason_set(why, whylen, "\"peers\" is not an array");
 			goto out;
 		}
 	} else {
-		refuse(why, whylen, "not an array nor an object with a \"peers\" array");
+		reason_set(why, whylen, "not an array nor an object with a \"peers\" array");
 		goto out;
 	}
 
 	n = json_array_size(arr);
 	if (n > PEERLIST_MAX_PEERS) {
-		refuse(why, whylen, "%zu entries, at most %d", n, PEERLIST_MAX_PEERS);
+		reason_set(why, whylen, "%zu entries, at most %d", n, PEERLIST_MAX_PEERS);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(arr, i);
 
 		if (!json_is_string(e)) {
-			refuse(why, whylen, "entry %zu is not a string", i);
+			reason_set(why, whylen, "entry %zu is not a string", i);
 			goto out;
 		}
 		if (check_url(json_string_value(e), json_string_length(e), i, allow_http, why,
@@ -106,7 +90,7 @@ int peerlist_parse(const char *buf, size_t len, bool allow_http, struct peerlist
 			goto out;
 		for (size_t j = 0; j < i; j++)
 			if (json_equal(json_array_get(arr, j), e)) {
-				refuse(why, whylen, "duplicate URL at entries %zu and %zu", j, i);
+				reason_set(why, whylen, "duplicate URL at entries %zu and %zu", j, i);
 				goto out;
 			}
 	}
@@ -129,7 +113,7 @@ int peerlist_parse(const char *buf, size_t len, bool allow_http, struct peerlist
 	ret = 0;
 out:
 	if (ret == -ENOMEM)
-		refuse(why, whylen, "out of memory");
+		reason_set(why, whylen, "out of memory");
 	peerlist_free(l);
 	json_decref(root);
 	return ret;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "wgnl.h"
+#include "nlcb.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -22,40 +23,12 @@ struct wgnl {
 	char *rbuf;
 };
 
-static int error_cb(const struct nlmsghdr *nlh, void *data)
-{
-	const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
-
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*err))) {
-		errno = EBADMSG;
-		return MNL_CB_ERROR;
-	}
-	if (!err->error)
-		return MNL_CB_STOP;
-	errno = err->error < 0 ? -err->error : err->error;
-	return MNL_CB_ERROR;
-}
-
-/* A dump's NLMSG_DONE carries its error code, which libmnl's default ignores. */
-static int done_cb(const struct nlmsghdr *nlh, void *data)
-{
-	int err = 0;
-
-	if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(err))
-		memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
-	if (err < 0) {
-		errno = -err;
-		return MNL_CB_ERROR;
-	}
-	return MNL_CB_STOP;
-}
-
 /* Send nlh and run cb over the replies until its ACK or NLMSG_DONE. */
 static int wgnl_talk(struct wgnl *w, const struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = {
-		[NLMSG_ERROR] = error_cb,
-		[NLMSG_DONE] = done_cb,
+		[NLMSG_ERROR] = nlcb_error,
+		[NLMSG_DONE] = nlcb_done,
 	};
 	ssize_t n;
 	int ret;
