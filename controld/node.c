@@ -218,9 +218,10 @@ static void recompute(struct node *n)
 			return;
 		}
 		if (!n->said_absent)
-			log_info("peer", "this node (key %s) is not in the list yet (%zu entries); "
+			log_info("peer", "this node (key %s) is not in the list yet (%zu entries%s); "
 					 "no address and no peers until it is",
-				 keyshort(n->pubkey, k), n->n);
+				 keyshort(n->pubkey, k), n->n,
+				 any_unknown ? ", some not readable yet" : "");
 		n->said_absent = true;
 	} else {
 		n->said_absent = false;

@@ -143,6 +143,13 @@ check "controld runs unprivileged (uid $NOBODY)" test "$(awk '/^Uid/ {print $2}'
 check "controld holds no capabilities" test "$(awk '/^CapEff/ {print $2}' /proc/$CTLD_a/status)" = 0000000000000000
 check "no private key in controld's log or its documents" bash -c "! grep -qF '$(cat "$TMP/a/state/private.key")' '$TMP/a/controld.log' && ! echo '$DOC$ST' | grep -qF '$(cat "$TMP/a/state/private.key")'"
 
+# ---- an idle node sleeps: CPU time over 10 s of normal cycles (2 s intervals) ----
+cpu() { awk '{print $14 + $15}' /proc/$1/stat; }
+T0=$(cpu "$CTLD_a"); sleep 10; T1=$(cpu "$CTLD_a")
+TICKS=$(getconf CLK_TCK)
+e2e_log "controld CPU over 10 s: $(( (T1 - T0) * 1000 / TICKS )) ms"
+check "controld does not busy-loop (CPU over 10 s: $(( (T1 - T0) * 1000 / TICKS )) ms, limit 1000 ms)" test $(( (T1 - T0) * 1000 / TICKS )) -lt 1000
+
 # ---- a bad and a dead peer do not disturb the others ----
 HS=$(ip netns exec "$NS_A" wg show p2c$ID-wa latest-handshakes | awk -v k="$KEY_B" '$1 == k {print $2}')
 echo '["https://198.18.0.254/a/node.json", "https://198.18.0.254/b/node.json", "https://198.18.0.254/bad/node.json", "https://198.18.0.77/node.json"]' >"$TMP/www/list.json"
