@@ -53,6 +53,15 @@ struct node {
 	struct peerlist *list;
 	struct entry *e;
 	size_t n;
+	/* The interface's peers as wgagent last reported them (Hello, GetDevice):
+	 * what stands in for a list entry whose node.json cannot be read now. */
+	struct devpeer {
+		uint8_t key[32];
+		struct in_addr aip;
+		bool has_ep;
+		struct sockaddr_in ep;
+	} *dev;
+	size_t n_dev;
 	char etag[256];
 	void *list_fetch;
 	time_t list_at;
@@ -191,6 +200,57 @@ static void send_setpeers(struct node *n)
 	n->set_inflight = true;
 }
 
+/* Remember the interface's peers (one /32 allowed IP each, as controld sets them). */
+static void remember_device(struct node *n, const P2pwg__Device *d)
+{
+	struct devpeer *dp = calloc(d->n_peers + 1, sizeof(*dp));
+	size_t k = 0;
+
+	if (!dp)
+		return;
+	for (size_t i = 0; i < d->n_peers; i++) {
+		const P2pwg__Peer *p = d->peers[i];
+
+		if (p->public_key.len != 32 || p->n_allowed_ips != 1 ||
+		    p->allowed_ips[0]->addr.len != 4 || p->allowed_ips[0]->prefix_len != 32)
+			continue;
+		memcpy(dp[k].key, p->public_key.data, 32);
+		memcpy(&dp[k].aip, p->allowed_ips[0]->addr.data, 4);
+		if (p->endpoint && p->endpoint->addr.len == 4) {
+			dp[k].has_ep = true;
+			dp[k].ep.sin_family = AF_INET;
+			memcpy(&dp[k].ep.sin_addr, p->endpoint->addr.data, 4);
+			dp[k].ep.sin_port = htons((uint16_t)p->endpoint->port);
+		}
+		k++;
+	}
+	free(n->dev);
+	n->dev = dp;
+	n->n_dev = k;
+}
+
+/* An entry we cannot read now but whose position's address the interface
+ * already serves: keep that peer as it is rather than drop a working tunnel. */
+static bool stand_in(struct node *n, size_t index, struct nodeinfo *info)
+{
+	struct in_addr a;
+
+	if (mesh_address(&n->params, index, &a))
+		return false;
+	for (size_t i = 0; i < n->n_dev; i++) {
+		if (n->dev[i].aip.s_addr != a.s_addr)
+			continue;
+		memset(info, 0, sizeof(*info));
+		memcpy(info->wg_pubkey, n->dev[i].key, 32);
+		info->self_index = -1;
+		info->has_public = n->dev[i].has_ep;
+		info->public_ip = n->dev[i].ep.sin_addr;
+		info->public_port = ntohs(n->dev[i].ep.sin_port);
+		return true;
+	}
+	return false;
+}
+
 static void recompute(struct node *n)
 {
 	struct mesh_input *in;
@@ -206,15 +266,20 @@ static void recompute(struct node *n)
 		in[i].url = n->e[i].url;
 		in[i].known = n->e[i].known;
 		in[i].info = n->e[i].info;
+		if (!in[i].known)
+			in[i].known = stand_in(n, i, &in[i].info);
 		any_unknown |= !n->e[i].known;
 	}
 	mesh_compute(&n->params, n->pubkey, in, n->n, &n->want);
 	free(in);
 	if (!n->want.found_self) {
-		/* Our own entry may just be unreachable this cycle: keep what works. */
-		if (any_unknown && n->applied_valid && n->applied.found_self) {
-			log_debug("peer", "own entry not fetched this cycle; keeping the peer set");
-			n->want = n->applied;
+		/* Our own entry may just be unreadable now (our own /node.json before
+		 * the agent answered, a gateway hiccup): change nothing until every
+		 * entry has been read. Only a list read in full, without us, clears. */
+		if (any_unknown) {
+			log_debug("peer", "own entry not found among those read so far; changing nothing");
+			if (n->applied_valid)
+				n->want = n->applied;
 			return;
 		}
 		if (!n->said_absent)
@@ -475,6 +540,7 @@ static void on_device(void *arg, const P2pwg__Response *r, const char *error)
 		log_debug("wg", "GetDevice failed: %s", r ? r->error : error);
 		return;
 	}
+	remember_device(n, r->device);
 	for (size_t i = 0; i < n->n; i++)
 		n->e[i].on_device = false;
 	for (size_t i = 0; i < r->device->n_peers; i++) {
@@ -592,10 +658,13 @@ static void agent_up(void *arg, const P2pwg__HelloReply *h)
 	snprintf(n->backend, sizeof(n->backend), "%s", h->device->backend);
 	log_info("agent", "public key %s, WireGuard port %u", b64_key_encode(n->pubkey, k),
 		 n->listen_port);
-	/* A restarted agent (or controld) gets the whole desired state again. */
+	remember_device(n, h->device);
+	/* A restarted agent (or controld) gets the whole desired state again,
+	 * once the cycle in flight (if any) has read every entry. */
 	n->applied_valid = false;
 	n->set_inflight = false;
-	recompute(n);
+	if (!n->outstanding)
+		recompute(n);
 	stun_now(n);
 	loop_timer_arm(n->l, &n->t_dev, 1000);
 }

@@ -9,7 +9,8 @@ libprotobuf-c-dev libcurl4-openssl-dev libjansson-dev libh2o-evloop-dev libmnl-d
 libcmocka-dev libssl-dev libcap-ng-dev
 iproute2 nftables iputils-ping curl util-linux procps
 wireguard-go wireguard-tools coturn nginx openssl
-qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod"
+qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod
+conntrack jq"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: run as root (apt-get needs it)" >&2

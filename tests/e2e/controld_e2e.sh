@@ -190,6 +190,27 @@ start_controld a "$NS_A"
 check "a restarted controld finds itself again" retry 20 bash -c "[ \$(grep -c 'this node is position 0' $TMP/a/controld.log) -ge 2 ]"
 check "no handshake reset across the controld restart" bash -c "ip netns exec $NS_A wg show p2c$ID-wa latest-handshakes | grep -qF '$KEY_B	$HS'"
 
+# ---- both restart, controld first: nothing is torn down meanwhile ----
+HS=$(ip netns exec "$NS_A" wg show p2c$ID-wa latest-handshakes | awk -v k="$KEY_B" '$1 == k {print $2}')
+kill -9 "$CTLD_a" "$AGENT_a"; wait_gone "$CTLD_a"; wait_gone "$AGENT_a"
+: >"$TMP/a/agent.log"
+start_controld a "$NS_A"
+sleep 3
+start_agent a "$NS_A"
+check "restarted in the wrong order, the node finds itself again" retry 20 bash -c "[ \$(grep -c 'this node is position 0' $TMP/a/controld.log) -ge 3 ]"
+check "and the agent removed no peer and no address meanwhile" bash -c "! grep -q 'remove peer\|address removed' $TMP/a/agent.log"
+check "and the session with b was not reset" bash -c "ip netns exec $NS_A wg show p2c$ID-wa latest-handshakes | grep -qF '$KEY_B	$HS'"
+
+# ---- controld restarts while a peer's node.json is unreadable: the peer stays ----
+kill -STOP "$CTLD_b"
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+start_controld a "$NS_A"
+check "with b's node.json unreadable, a restarted controld reports b skipped" retry 20 bash -c "[ \$(grep -c 'skipping https://198.18.0.254/b/node.json' $TMP/a/controld.log) -ge 1 ]"
+sleep 2
+check "but keeps b as a peer (the agent removed nothing)" bash -c "! grep -q 'remove peer\|address removed' $TMP/a/agent.log"
+check "and the tunnel to b still carries traffic" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+kill -CONT "$CTLD_b"
+
 # ---- configuration errors are clear ----
 out=$("$CONTROLD" --gist-url https://x/list.json 2>&1); rc=$?
 check "controld refuses to run as root ($rc)" bash -c "[ $rc -eq 2 ] && echo '$out' | grep -q 'refusing to run as root'"
