@@ -39,6 +39,13 @@ struct agentlink {
 
 static void connect_now(void *arg);
 
+/* Try again after the current backoff, doubling it up to the cap. */
+static void schedule_reconnect(struct agentlink *a)
+{
+	loop_timer_arm(a->l, &a->reconnect, a->backoff_ms);
+	a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff_ms * 2;
+}
+
 static void fail_all(struct agentlink *a, const char *why)
 {
 	while (a->pending) {
@@ -64,8 +71,7 @@ static void link_down(struct agentlink *a, const char *why)
 		log_warn("agent", "lost wgagent: %s; reconnecting (tunnels stay up meanwhile)", why);
 		a->h.down(a->h.arg);
 	}
-	loop_timer_arm(a->l, &a->reconnect, a->backoff_ms);
-	a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff_ms * 2;
+	schedule_reconnect(a);
 }
 
 static void on_hello(void *arg, const P2pwg__Response *r, const char *error)
@@ -211,8 +217,7 @@ static void connect_now(void *arg)
 		else
 			log_debug("agent", "still waiting for wgagent at %s: %s", a->path,
 				  strerror(-ret));
-		loop_timer_arm(a->l, &a->reconnect, a->backoff_ms);
-		a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff_ms * 2;
+		schedule_reconnect(a);
 		return;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,24 +20,28 @@ struct setting {
 	const char *env, *flag, *def, *help;
 	enum kind kind;
 	unsigned min, max;
+	size_t off; /* K_UINT (unsigned), K_BOOL (bool), K_STR (char array of max + 1) */
+	unsigned scale; /* K_UINT: stored value = given value * scale */
 };
 
+#define AT(field) .off = offsetof(struct config, field)
+
 static const struct setting settings[] = {
-	{ "GIST_URL", "gist-url", NULL, "URL of the peer list (a JSON array of node.json URLs)", K_URL, 0, 0 },
-	{ "P2PWG_OVERLAY", "overlay", "10.88.0.0/24", "overlay prefix", K_PREFIX, 0, 0 },
-	{ "P2PWG_BASE_OFFSET", "base-offset", "10", "address of list position i: prefix + offset + i", K_UINT, 1, 65535 },
-	{ "P2PWG_LISTEN", "listen", "0.0.0.0:8080", "HTTP address for /node.json, /status, /metrics", K_LISTEN, 0, 0 },
-	{ "P2PWG_AGENT_SOCKET", "agent-socket", "/run/p2pwg/agent.sock", "wgagent's control socket", K_STR, 1, 107 },
-	{ "P2PWG_STUN_SERVERS", "stun-servers", "stun.l.google.com:19302,stun.cloudflare.com:3478", "STUN servers, comma separated host:port (at least two to tell the NAT kind)", K_STUN, 0, 0 },
-	{ "P2PWG_POLL_INTERVAL", "poll-interval", "15", "seconds between peer list polls", K_UINT, 1, 3600 },
-	{ "P2PWG_TEST_INTERVAL", "test-interval", "10", "seconds between /test probes of the peers", K_UINT, 1, 3600 },
-	{ "P2PWG_STUN_INTERVAL", "stun-interval", "60", "seconds between STUN probes", K_UINT, 5, 86400 },
-	{ "P2PWG_HTTP_TIMEOUT", "http-timeout", "5", "seconds allowed for each HTTPS fetch", K_UINT, 1, 120 },
-	{ "P2PWG_CA_BUNDLE", "ca-bundle", "", "CA certificates for HTTPS (default: the system's)", K_STR, 0, 1023 },
-	{ "P2PWG_LOG_LEVEL", "log-level", "info", "error, warn, info or debug", K_LEVEL, 0, 0 },
-	{ "P2PWG_ALLOW_HTTP", "allow-http", "0", "accept http:// URLs (tests only)", K_BOOL, 0, 0 },
-	{ "P2PWG_ALLOW_ROOT", "allow-root", "0", "run even as root (not recommended)", K_BOOL, 0, 0 },
-	{ "P2PWG_SELF_URL", "self-url", "", "this node's own URL in the list (optional; found by key otherwise)", K_STR, 0, 2047 },
+	{ "GIST_URL", "gist-url", NULL, "URL of the peer list (a JSON array of node.json URLs)", K_URL, 0, 0, 0, 0 },
+	{ "P2PWG_OVERLAY", "overlay", "10.88.0.0/24", "overlay prefix", K_PREFIX, 0, 0, 0, 0 },
+	{ "P2PWG_BASE_OFFSET", "base-offset", "10", "address of list position i: prefix + offset + i", K_UINT, 1, 65535, AT(base_offset), .scale = 1 },
+	{ "P2PWG_LISTEN", "listen", "0.0.0.0:8080", "HTTP address for /node.json, /status, /metrics", K_LISTEN, 0, 0, 0, 0 },
+	{ "P2PWG_AGENT_SOCKET", "agent-socket", "/run/p2pwg/agent.sock", "wgagent's control socket", K_STR, 1, 107, AT(agent_socket) },
+	{ "P2PWG_STUN_SERVERS", "stun-servers", "stun.l.google.com:19302,stun.cloudflare.com:3478", "STUN servers, comma separated host:port (at least two to tell the NAT kind)", K_STUN, 0, 0, 0, 0 },
+	{ "P2PWG_POLL_INTERVAL", "poll-interval", "15", "seconds between peer list polls", K_UINT, 1, 3600, AT(poll_interval_s), .scale = 1 },
+	{ "P2PWG_TEST_INTERVAL", "test-interval", "10", "seconds between /test probes of the peers", K_UINT, 1, 3600, AT(test_interval_s), .scale = 1 },
+	{ "P2PWG_STUN_INTERVAL", "stun-interval", "60", "seconds between STUN probes", K_UINT, 5, 86400, AT(stun_interval_s), .scale = 1 },
+	{ "P2PWG_HTTP_TIMEOUT", "http-timeout", "5", "seconds allowed for each HTTPS fetch", K_UINT, 1, 120, AT(http_timeout_ms), .scale = 1000 },
+	{ "P2PWG_CA_BUNDLE", "ca-bundle", "", "CA certificates for HTTPS (default: the system's)", K_STR, 0, 1023, AT(ca_bundle) },
+	{ "P2PWG_LOG_LEVEL", "log-level", "info", "error, warn, info or debug", K_LEVEL, 0, 0, 0, 0 },
+	{ "P2PWG_ALLOW_HTTP", "allow-http", "0", "accept http:// URLs (tests only)", K_BOOL, 0, 0, AT(allow_http) },
+	{ "P2PWG_ALLOW_ROOT", "allow-root", "0", "run even as root (not recommended)", K_BOOL, 0, 0, AT(allow_root) },
+	{ "P2PWG_SELF_URL", "self-url", "", "this node's own URL in the list (optional; found by key otherwise)", K_STR, 0, 2047, AT(self_url) },
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -115,16 +120,7 @@ static int apply(struct config *c, const struct setting *s, const char *v, FILE 
 			snprintf(why, sizeof(why), "a whole number from %u to %u", s->min, s->max);
 			return bad(err, s, v, why);
 		}
-		if (!strcmp(s->flag, "base-offset"))
-			c->base_offset = (unsigned)u;
-		else if (!strcmp(s->flag, "poll-interval"))
-			c->poll_interval_s = (unsigned)u;
-		else if (!strcmp(s->flag, "test-interval"))
-			c->test_interval_s = (unsigned)u;
-		else if (!strcmp(s->flag, "stun-interval"))
-			c->stun_interval_s = (unsigned)u;
-		else if (!strcmp(s->flag, "http-timeout"))
-			c->http_timeout_ms = (unsigned)u * 1000;
+		*(unsigned *)((char *)c + s->off) = (unsigned)u * s->scale;
 		return 0;
 	case K_LISTEN:
 		if (netaddr_parse_endpoint4(v, &c->listen))
@@ -161,20 +157,12 @@ static int apply(struct config *c, const struct setting *s, const char *v, FILE 
 			u = 0;
 		else
 			return bad(err, s, v, "1/true/yes or 0/false/no");
-		if (!strcmp(s->flag, "allow-http"))
-			c->allow_http = u;
-		else
-			c->allow_root = u;
+		*(bool *)((char *)c + s->off) = u;
 		return 0;
 	case K_STR:
 		if (strlen(v) > s->max || strlen(v) < s->min)
 			return bad(err, s, v, strlen(v) < s->min ? "must not be empty" : "too long");
-		if (!strcmp(s->flag, "agent-socket"))
-			snprintf(c->agent_socket, sizeof(c->agent_socket), "%s", v);
-		else if (!strcmp(s->flag, "ca-bundle"))
-			snprintf(c->ca_bundle, sizeof(c->ca_bundle), "%s", v);
-		else
-			snprintf(c->self_url, sizeof(c->self_url), "%s", v);
+		snprintf((char *)c + s->off, s->max + 1, "%s", v);
 		return 0;
 	}
 	return -EINVAL;
@@ -242,8 +230,11 @@ int config_parse(struct config *c, int argc, char **argv, char **envp, FILE *out
 			   c->allow_http ? "an http(s):// URL without spaces" : "an https:// URL without spaces");
 	if (c->self_url[0] && !valid_url(c->self_url, c->allow_http))
 		return bad(err, &settings[N_SETTINGS - 1], c->self_url, "an https:// URL");
-	if (c->overlay_len < 32 &&
-	    (uint64_t)c->base_offset >= ((uint64_t)1 << (32 - c->overlay_len)) - 1)
-		return bad(err, &settings[2], "offset", "leaves no address inside the overlay prefix");
+	if ((uint64_t)c->base_offset >= ((uint64_t)1 << (32 - c->overlay_len)) - 1) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%u", c->base_offset);
+		return bad(err, &settings[2], v, "leaves no address inside the overlay prefix");
+	}
 	return 0;
 }

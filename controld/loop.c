@@ -174,9 +174,8 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
 	struct loop *l = userp;
 
+	/* 0 means "none"; a monotonic clock in ms is never 0 here. */
 	l->curl_at = timeout_ms < 0 ? 0 : mono_ms() + (uint64_t)timeout_ms;
-	if (timeout_ms == 0)
-		l->curl_at = mono_ms(); /* due now; never 0, which means none */
 	return 0;
 }
 

@@ -367,7 +367,9 @@ static void fetch_all(struct node *n)
 		recompute(n);
 }
 
-/* Replace the list, keeping what we know about URLs that stay. */
+/* Replace the list, keeping what we know about URLs that stay. Transfers in
+ * flight hold pointers into the old array: stop them all; the next cycle
+ * (started right after) fetches again. */
 static void set_list(struct node *n, struct peerlist *l)
 {
 	struct entry *e = calloc(l->n + 1, sizeof(*e));
@@ -376,49 +378,31 @@ static void set_list(struct node *n, struct peerlist *l)
 		peerlist_free(l);
 		return;
 	}
-	for (size_t i = 0; i < l->n; i++) {
-		e[i].url = l->urls[i];
-		e[i].node = n;
-		for (size_t j = 0; j < n->n; j++)
-			if (n->e[j].url && !strcmp(n->e[j].url, l->urls[i])) {
-				e[i] = n->e[j];
-				e[i].url = l->urls[i];
-				n->e[j].url = NULL; /* moved */
-				break;
-			}
-	}
 	for (size_t j = 0; j < n->n; j++) {
-		if (!n->e[j].url)
-			continue;
-		/* Dropped from the list: stop whatever still runs for it. */
 		if (n->e[j].fetch) {
 			fetch_cancel(n->l, n->e[j].fetch);
+			n->e[j].fetch = NULL;
 			n->outstanding--;
 		}
-		if (n->e[j].test)
+		if (n->e[j].test) {
 			fetch_cancel(n->l, n->e[j].test);
+			n->e[j].test = NULL;
+		}
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		for (size_t j = 0; j < n->n; j++)
+			if (!strcmp(n->e[j].url, l->urls[i])) {
+				e[i] = n->e[j];
+				break;
+			}
+		e[i].url = l->urls[i];
+		e[i].node = n;
 	}
 	free(n->e);
 	peerlist_free(n->list);
 	n->e = e;
 	n->n = l->n;
 	n->list = l;
-	/* Callbacks hold entry pointers: point them at the new array. */
-	for (size_t i = 0; i < n->n; i++) {
-		n->e[i].node = n;
-		if (n->e[i].fetch || n->e[i].test) {
-			/* In-flight transfers keep their old arg; cancel and redo. */
-			if (n->e[i].fetch) {
-				fetch_cancel(n->l, n->e[i].fetch);
-				n->e[i].fetch = NULL;
-				n->outstanding--;
-			}
-			if (n->e[i].test) {
-				fetch_cancel(n->l, n->e[i].test);
-				n->e[i].test = NULL;
-			}
-		}
-	}
 }
 
 static void on_list(void *arg, const struct fetch_result *r)

@@ -13,6 +13,7 @@
 
 #include "b64.h"
 
+#include "jsondoc.h"
 #include "reason.h"
 
 
@@ -151,18 +152,12 @@ static int parse_obj(const json_t *root, struct nodeinfo *ni, char *why, size_t 
 int nodeinfo_parse(const char *buf, size_t len, struct nodeinfo *out, char *why, size_t whylen)
 {
 	struct nodeinfo ni = { 0 };
-	json_error_t err;
 	json_t *root;
 	int ret;
 
-	if (len > NODEINFO_MAX_BYTES)
-		return reason_set(why, whylen, "%zu bytes, at most %d", len, NODEINFO_MAX_BYTES);
-	if (len == 0)
-		return reason_set(why, whylen, "not JSON: empty document");
-	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+	root = jsondoc_load(buf, len, NODEINFO_MAX_BYTES, why, whylen);
 	if (!root)
-		return reason_set(why, whylen, "not JSON: %s at line %d column %d", err.text, err.line,
-			      err.column);
+		return -EINVAL;
 	if (!json_is_object(root))
 		ret = reason_set(why, whylen, "not a JSON object");
 	else

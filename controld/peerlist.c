@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsondoc.h"
 #include "reason.h"
 
 
@@ -43,19 +44,13 @@ int peerlist_parse(const char *buf, size_t len, bool allow_http, struct peerlist
 {
 	struct peerlist *l = NULL;
 	json_t *root, *arr;
-	json_error_t err;
 	size_t n;
 	int ret = -EINVAL;
 
 	*out = NULL;
-	if (len > PEERLIST_MAX_BYTES)
-		return reason_set(why, whylen, "%zu bytes, at most %d", len, PEERLIST_MAX_BYTES);
-	if (len == 0)
-		return reason_set(why, whylen, "not JSON: empty document");
-	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+	root = jsondoc_load(buf, len, PEERLIST_MAX_BYTES, why, whylen);
 	if (!root)
-		return reason_set(why, whylen, "not JSON: %s at line %d column %d", err.text, err.line,
-			      err.column);
+		return -EINVAL;
 	if (json_is_array(root)) {
 		arr = root;
 	} else if (json_is_object(root)) {
