@@ -94,17 +94,20 @@ static const char *keystr(const uint8_t *key, char *buf)
 
 /* ==== reading the device into a reply ==== */
 
-static int fill_device(struct agent *a, struct reply *r)
+/* Describe the interface in r; dev, if given, is a fresh read that r takes
+ * over (saves reading the interface again when nothing was changed). */
+static int fill_device(struct agent *a, struct reply *r, struct wg_device *dev)
 {
 	P2pwg__Device *d = &r->device;
-	struct wg_device *dev = NULL;
 	size_t n_aips = 0, k = 0;
 	uint8_t len;
 	int ret;
 
-	ret = a->ops.wg->get(a->ops.wg, a->cfg.ifname, &dev);
-	if (ret)
-		return ret;
+	if (!dev) {
+		ret = a->ops.wg->get(a->ops.wg, a->cfg.ifname, &dev);
+		if (ret)
+			return ret;
+	}
 	r->dev = dev;
 	p2pwg__device__init(d);
 	d->ifname = a->cfg.ifname;
@@ -468,7 +471,10 @@ static void handle_set_peers(struct agent *a, const P2pwg__SetPeers *sp, struct 
 		log_info("wg", "address removed from %s", a->cfg.ifname);
 		r->resp.changed = true;
 	}
-	ret = fill_device(a, r);
+	/* Unchanged interface: the read made for the diff describes it. */
+	ret = fill_device(a, r, r->resp.changed ? NULL : cur);
+	if (!r->resp.changed)
+		cur = NULL;
 	if (ret) {
 		reply_error(r, P2PWG__STATUS__FAILED, "reading %s: %s", a->cfg.ifname, strerror(-ret));
 		goto out;
@@ -490,7 +496,7 @@ static void handle_hello(struct agent *a, const P2pwg__Hello *h, struct reply *r
 			    h->version, P2PWG__PROTOCOL_VERSION__PROTOCOL_CURRENT);
 		return;
 	}
-	ret = fill_device(a, r);
+	ret = fill_device(a, r, NULL);
 	if (ret) {
 		reply_error(r, P2PWG__STATUS__FAILED, "reading %s: %s", a->cfg.ifname, strerror(-ret));
 		return;
@@ -506,7 +512,7 @@ static void handle_hello(struct agent *a, const P2pwg__Hello *h, struct reply *r
 
 static void handle_get_device(struct agent *a, struct reply *r)
 {
-	int ret = fill_device(a, r);
+	int ret = fill_device(a, r, NULL);
 
 	if (ret) {
 		reply_error(r, P2PWG__STATUS__FAILED, "reading %s: %s", a->cfg.ifname, strerror(-ret));
