@@ -330,6 +330,14 @@ static void on_node_json(void *arg, const struct fetch_result *r)
 		if (e->error[0])
 			log_info("peer", "%s answers again", e->url);
 		e->error[0] = '\0';
+		/* A restarted node publishes its endpoint only once its STUN probe has
+		 * answered: missing is not moved, so keep the endpoint we knew. */
+		if (e->known && e->info.has_public && !info.has_public &&
+		    !memcmp(e->info.wg_pubkey, info.wg_pubkey, 32)) {
+			info.has_public = true;
+			info.public_ip = e->info.public_ip;
+			info.public_port = e->info.public_port;
+		}
 		e->known = true;
 		e->info = info;
 		e->ok_at = time(NULL);
