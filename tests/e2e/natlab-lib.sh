@@ -39,6 +39,8 @@ NL_STUN2=198.18.0.3
 NL_GW_PUB=198.18.0.254
 NL_ETC=()
 declare -A NL_KIND=() NL_PORT=() NL_AGENT_PID=() NL_CTLD_PID=()
+# NL_CTLD_ENV[K]: extra VAR=value words for node K's controld (tests set it).
+declare -A NL_CTLD_ENV=()
 NL_GW_PID=""
 NL_ETC_MADE=0
 
@@ -124,12 +126,16 @@ http {
 		root $NL_DIR/www;
 		location = /list.json { if (-f $NL_DIR/www/list.fail500) { return 500; } }
 		location / { return 404; }
+		# Tests add locations here (e.g. hostile node.json files).
+		include $d/gist-extra*.conf;
 	}
 	# <node>-8080.<domain>: node K's controld, over the gateway's own link to it.
 	server {
 		listen 443 ssl http2;
 		server_name "~^n(?<node>[0-9]{1,2})-8080\\.$dom\$";
 		location / {
+			# Tests add rules here (e.g. a node misrouted to another's answer).
+			include $d/node-extra*.conf;
 			proxy_pass http://100.64.\$node.2:8080;
 			proxy_connect_timeout 2s;
 			proxy_read_timeout 5s;
@@ -149,6 +155,11 @@ natlab_gw_start() {
 	retry 10 ip netns exec "$NL_GW" curl -sf -m 2 --cacert "$NL_DIR/ca.pem" \
 		--resolve gist.$NL_DOMAIN:443:$NL_GW_PUB "https://gist.$NL_DOMAIN/list.json" ||
 		{ echo "natlab: nginx did not start:"; cat "$NL_DIR/nginx/error.log" "$NL_DIR/nginx/stderr.log"; return 1; }
+}
+
+# The gateway re-reads its configuration (after a test changed an include).
+natlab_gw_reload() {
+	[ -n "$NL_GW_PID" ] && kill_tracked "$NL_GW_PID" nginx HUP
 }
 
 natlab_gw_stop() {
@@ -301,7 +312,7 @@ natlab_start_controld() {
 	ip netns exec "$ns" env GIST_URL="https://gist.$NL_DOMAIN/list.json" P2PWG_CA_BUNDLE="$NL_DIR/ca.pem" \
 		P2PWG_AGENT_SOCKET="$d/agent.sock" P2PWG_STUN_SERVERS=$NL_STUN1:3478,$NL_STUN2:3478 \
 		P2PWG_POLL_INTERVAL=$NL_POLL P2PWG_TEST_INTERVAL=$NL_TEST P2PWG_STUN_INTERVAL=$NL_STUN \
-		P2PWG_HTTP_TIMEOUT=$NL_HTTP_TIMEOUT P2PWG_LOG_LEVEL=$NL_LOG_LEVEL \
+		P2PWG_HTTP_TIMEOUT=$NL_HTTP_TIMEOUT P2PWG_LOG_LEVEL=$NL_LOG_LEVEL ${NL_CTLD_ENV[$k]:-} \
 		setpriv --reuid=$NL_UID --regid=$NL_UID --clear-groups "$NL_CONTROLD" >>"$d/controld.log" 2>&1 &
 	pid=$!
 	track_pid $pid controld
