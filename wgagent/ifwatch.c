@@ -39,6 +39,10 @@ void ifwatch_init(struct ifwatch *w, const struct backend_opts *opts, struct wg_
 	w->opts = opts;
 	w->ifindex = ifindex;
 	w->private_key = private_key;
+	/* An adopted interface's peers are what a rebuild restores until the
+	 * agent applies a change of its own. */
+	if (real->get(real, opts->ifname, &w->peers))
+		w->peers = NULL;
 }
 
 void ifwatch_note_addr(struct ifwatch *w, const struct in_addr *addr, uint8_t len)

@@ -24,14 +24,15 @@ struct ifwatch {
 	const struct backend_opts *opts;
 	const uint8_t *private_key;     /* the agent's own copy */
 	uint32_t ifindex;
-	struct wg_device *peers;        /* after the last applied change; NULL if none */
+	struct wg_device *peers;        /* as read at start or after the last change */
 	struct in_addr addr;            /* the address the agent set, if have_addr */
 	uint8_t addr_len;
 	bool have_addr;
 	uint64_t next_ms;
 };
 
-/* Watch the interface set up by backend_setup (real, ifindex). */
+/* Watch the interface set up by backend_setup (real, ifindex); reads its
+ * current peers. */
 void ifwatch_init(struct ifwatch *w, const struct backend_opts *opts, struct wg_backend *real,
 		  uint32_t ifindex, const uint8_t *private_key);
 

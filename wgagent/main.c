@@ -692,7 +692,9 @@ int main(int argc, char **argv)
 	ret = keyfile_load_or_create(o.state_dir, priv, pub, &created);
 	if (ret) {
 		log_err("agent", "key in %s/%s: %s%s", o.state_dir, KEYFILE_NAME, strerror(-ret),
-			ret == -EPERM ? " (the file must be owned by the agent's user, mode 0600)" : "");
+			ret == -EPERM || ret == -EACCES
+				? " (the file must be owned by the agent's user, mode 0600)"
+				: "");
 		return 1;
 	}
 	log_info("agent", "%s key pair, public key %s", created ? "generated a new" : "loaded the",
@@ -719,6 +721,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	tzset(); /* the first gmtime_r would open /etc/localtime under seccomp */
 	if (sandbox_enter())
 		return 1;
 	log_info("agent", "listening on %s (pid %d, uid %u, capabilities: CAP_NET_ADMIN only, "
