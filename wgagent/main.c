@@ -604,7 +604,9 @@ static int prepare_dirs(const struct options *o)
 	} dirs[] = {
 		{ o->run_dir, 0755, false },
 		{ o->state_dir, 0700, false },
-		{ wguapi_get_dir(), 0700, true },
+		/* 0755 as wireguard-go makes it: the sockets in it are 0700, and
+		 * root's tools and other wireguard-go users keep working. */
+		{ wguapi_get_dir(), 0755, true },
 	};
 	int n = o->backend.mode == BACKEND_KERNEL ? 2 : 3;
 

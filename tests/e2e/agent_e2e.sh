@@ -89,8 +89,9 @@ check "wireguard-go's environment is only what it needs" test "$(tr '\0' ' ' </p
 check "wireguard-go runs in /" test "$(readlink /proc/$WG_A/cwd)" = /
 check "wireguard-go holds neither the control socket nor the key" \
 	bash -c "! ls -l /proc/$WG_A/fd | grep -qE 'agent.sock|private.key|SOCK_RAW'"
-check "the UAPI socket dir is the agent user's, mode 700" \
-	test "$(stat -c '%u %a' /var/run/wireguard)" = "$E2E_AGENT_UID 700"
+check "the UAPI socket dir is the agent user's, not writable by others" \
+	test "$(stat -c '%u %a' /var/run/wireguard)" = "$E2E_AGENT_UID 755"
+check "a's UAPI socket is reachable by its user only" test "$(stat -c '%u %a' /var/run/wireguard/$IF_A.sock)" = "$E2E_AGENT_UID 700"
 mode=$(stat -c %a "$TMP/a/state/private.key")
 check "private key file is mode 600 ($mode)" test "$mode" = 600
 check "private key never in the agent log" bash -c "! grep -qF '$(cat "$TMP/a/state/private.key")' '$TMP/a/agent.log'"
