@@ -46,6 +46,7 @@
 #define MAX_ALLOW_UIDS 16
 #define VERSION "0.1.0"
 #define DEFAULT_USER "p2pwg-agent"
+#define SOCKET_NEW ".new" /* bound under this suffix, renamed when the agent is ready */
 #define DEFAULT_WIREGUARD_GO "/usr/bin/wireguard-go"
 
 struct options {
@@ -245,7 +246,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->backend.mtu = (unsigned)v;
 			break;
 		case 's':
-			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			if (strlen(optarg) + strlen(SOCKET_NEW) >=
+			    sizeof(((struct sockaddr_un *)0)->sun_path))
 				return bad("--socket", optarg, "path too long");
 			o->socket_path = optarg;
 			break;
@@ -390,10 +392,10 @@ static int op_reply(void *ctx, int client, const uint8_t *buf, size_t len)
 /* Give the bound socket its owner without following the path: it is opened
  * O_PATH|O_NOFOLLOW and must be the socket we just made. (fchmod/fchown on the
  * socket descriptor itself would change sockfs' inode, not the file.) */
-static int own_socket_file(const struct options *o)
+static int own_socket_file(const struct options *o, const char *path)
 {
 	struct stat sb;
-	int fd = open(o->socket_path, O_PATH | O_NOFOLLOW | O_CLOEXEC), ret = 0;
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), ret = 0;
 
 	if (fd < 0)
 		return -errno;
@@ -407,20 +409,31 @@ static int own_socket_file(const struct options *o)
 	return ret;
 }
 
+/* A stale socket from an earlier run may go; never remove anything else. */
+static int remove_stale(const char *path)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) < 0)
+		return 0;
+	if (!S_ISSOCK(sb.st_mode))
+		return -EEXIST;
+	unlink(path);
+	return 0;
+}
+
+/* Bound (as root, to give it its owner) under <path>.new: clients see the
+ * path only once publish_control_socket() says the agent is ready. */
 static int open_control_socket(const struct options *o, int *fd)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat sb;
 	mode_t old;
 	int s, ret;
 
-	strcpy(sun.sun_path, o->socket_path);
-	/* A stale socket from an earlier run; never remove anything else. */
-	if (lstat(o->socket_path, &sb) == 0) {
-		if (!S_ISSOCK(sb.st_mode))
-			return -EEXIST;
-		unlink(o->socket_path);
-	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s%s", o->socket_path, SOCKET_NEW);
+	ret = remove_stale(o->socket_path) ?: remove_stale(sun.sun_path);
+	if (ret)
+		return ret;
 	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
@@ -429,7 +442,7 @@ static int open_control_socket(const struct options *o, int *fd)
 	ret = bind(s, (struct sockaddr *)&sun, sizeof(sun)) < 0 ? -errno : 0;
 	umask(old);
 	if (!ret)
-		ret = own_socket_file(o);
+		ret = own_socket_file(o, sun.sun_path);
 	if (!ret && listen(s, 8) < 0)
 		ret = -errno;
 	if (ret) {
@@ -438,6 +451,14 @@ static int open_control_socket(const struct options *o, int *fd)
 	}
 	*fd = s;
 	return 0;
+}
+
+static int publish_control_socket(const struct options *o)
+{
+	char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	snprintf(tmp, sizeof(tmp), "%s%s", o->socket_path, SOCKET_NEW);
+	return rename(tmp, o->socket_path) < 0 ? -errno : 0;
 }
 
 static bool uid_allowed(const struct options *o, uid_t uid)
@@ -723,6 +744,12 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	ret = publish_control_socket(&o);
+	if (ret) {
+		log_err("agent", "cannot rename the control socket into %s: %s", o.socket_path,
+			strerror(-ret));
+		return 1;
+	}
 	tzset(); /* the first gmtime_r would open /etc/localtime under seccomp */
 	if (sandbox_enter())
 		return 1;

@@ -290,6 +290,14 @@ case "$body" in
 *) fail "/test answered by the restarted agent ($body)" ;;
 esac
 
+# ---- the interface is deleted: the agent (uid 61820, seccomp) rebuilds it ----
+$IP -n a link del wga
+check "a deleted kernel interface is rebuilt and ping crosses it" retry 25 $IP netns exec a ping -c1 -W1 10.88.0.11
+n=$($IP netns exec a wg show wga dump | tail -n +2 | wc -l)
+check "the rebuilt interface has its 245 peers back ($n)" test "$n" -eq 245
+check "the agent logs the rebuild" grep -q "rebuilt wga: key, port, address and 245 peers restored" /run/a/agent.log
+check "agent a is still the same process" test -d /proc/$PID_a
+
 # ---- logs ----
 if [ "$FAILS" -gt 0 ]; then
 	sed 's/^/# a| /' /run/a/agent.log | grep -v '\(add\|update\) peer' | head -60
