@@ -67,7 +67,8 @@ int sandbox_enter(void)
 	}
 	/* if_nametoindex(): the only ioctl the agent makes. */
 	ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-			       SCMP_A1(SCMP_CMP_EQ, SIOCGIFINDEX));
+			       (struct scmp_arg_cmp){ .arg = 1, .op = SCMP_CMP_EQ,
+						      .datum_a = SIOCGIFINDEX, .datum_b = 0 });
 	if (ret)
 		goto out;
 	sigemptyset(&sys);
