@@ -239,6 +239,21 @@ chown 65534:65534 "$TMP/plant/state/private.key"
 check "a 0600 key planted by another user is refused" \
 	refused plant "must be owned by the agent's user" -s "$TMP/plant/agent.sock" -d "$TMP/plant/state"
 
+# ---- a fresh run dir: made for the agent's user before wireguard-go starts ----
+mkdir -m 755 "$TMP/fresh" # as /run is
+ip netns exec "$NS_S" "$WGAGENT" -U $E2E_AGENT_UID -i p2e$ID-f --no-stun -s "$TMP/fresh/run/agent.sock" \
+	-d "$TMP/fresh/state" >"$TMP/fresh.log" 2>&1 &
+PID_f=$!
+track_pid $PID_f wgagent
+retry 10 test -S "$TMP/fresh/run/agent.sock"
+[ -f "$TMP/fresh/run/wireguard-go.p2e$ID-f.pid" ] && track_pid "$(cat "$TMP/fresh/run/wireguard-go.p2e$ID-f.pid")" wireguard-go
+check "a missing run dir is made for the agent's user, mode 755" \
+	test "$(stat -c '%u %a' "$TMP/fresh/run")" = "$E2E_AGENT_UID 755"
+check "wireguard-go's pid file is there on a fresh run dir" test -s "$TMP/fresh/run/wireguard-go.p2e$ID-f.pid"
+check "and so is its log" test -f "$TMP/fresh/run/wireguard-go.p2e$ID-f.log"
+check "the state dir is the agent user's, mode 700" test "$(stat -c '%u %a' "$TMP/fresh/state")" = "$E2E_AGENT_UID 700"
+kill_tracked $PID_f wgagent
+
 # ---- logs explain ----
 grep -h '' "$TMP/a/agent.log" | sed 's/^/  a| /' | head -40
 e2e_summary
