@@ -34,7 +34,9 @@ void ifwatch_init(struct ifwatch *w, const struct backend_opts *opts, struct wg_
 		  uint32_t ifindex, const uint8_t *private_key)
 {
 	memset(w, 0, sizeof(*w));
-	w->wrap = (struct wg_backend){ .name = real->name, .get = wrap_get, .set = wrap_set, .ctx = w };
+	w->wrap = (struct wg_backend){
+		.name = real->name, .get = wrap_get, .set = wrap_set, .ctx = w
+	};
 	w->real = real;
 	w->opts = opts;
 	w->ifindex = ifindex;

@@ -19,7 +19,8 @@ int safedir_prepare(const char *path, mode_t mode, uid_t uid, gid_t gid, bool ta
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		*why = ret == -ELOOP || ret == -ENOTDIR ? "not a directory (a symlink?)" : "cannot open it";
+		*why = ret == -ELOOP || ret == -ENOTDIR ? "not a directory (a symlink?)"
+							: "cannot open it";
 		return ret;
 	}
 	if (fstat(fd, &st) < 0) {

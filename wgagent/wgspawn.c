@@ -66,7 +66,8 @@ static pid_t spawn(const char *prog, const char *run_dir, const char *ifname)
 	}
 	close(pfd[0]);
 	snprintf(path, sizeof(path), "%s/wireguard-go.%s.pid", run_dir, ifname);
-	pidfd = wg > 0 ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644) : -1;
+	pidfd = wg > 0 ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644)
+		       : -1;
 	if (pidfd >= 0) {
 		dprintf(pidfd, "%d\n", (int)wg);
 		close(pidfd);
