@@ -16,6 +16,11 @@ if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: run as root (apt-get needs it)" >&2
 	exit 1
 fi
+# wgagent's default --user: it leaves root for this one after setup.
+if ! getent passwd p2pwg-agent >/dev/null; then
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin p2pwg-agent
+	echo "install-deps: made the system user p2pwg-agent"
+fi
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

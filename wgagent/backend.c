@@ -2,13 +2,11 @@
 #include "backend.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +14,7 @@
 #include "rtnl.h"
 #include "wgnl.h"
 #include "wguapi.h"
+#include "wgspawn.h"
 
 int backend_mode_parse(const char *s)
 {
@@ -35,70 +34,30 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/*
- * Start wireguard-go in the foreground of a grandchild in its own session, so
- * that it outlives the agent (a restarted agent adopts the interface) and is
- * never our zombie. Its pid goes to <run_dir>/wireguard-go.<ifname>.pid.
- */
+/* Have the launcher start wireguard-go, then wait until its UAPI socket answers. */
 static int start_wireguard_go(const struct backend_opts *o)
 {
-	char logpath[512], pidpath[512];
 	struct wg_device *dev = NULL;
-	int pfd[2], status;
-	pid_t child, wg = -1;
+	pid_t wg;
+	int ret = wgspawn_run(o->spawn, o->ifname, &wg);
 
-	snprintf(logpath, sizeof(logpath), "%s/wireguard-go.%s.log", o->run_dir, o->ifname);
-	snprintf(pidpath, sizeof(pidpath), "%s/wireguard-go.%s.pid", o->run_dir, o->ifname);
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -errno;
-	child = fork();
-	if (child < 0)
-		return -errno;
-	if (child == 0) {
-		setsid();
-		wg = fork();
-		if (wg == 0) {
-			int null = open("/dev/null", O_RDONLY);
-			int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-			dup2(null, 0);
-			dup2(logfd >= 0 ? logfd : null, 1);
-			dup2(logfd >= 0 ? logfd : null, 2);
-			setenv("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1", 1);
-			if (!getenv("LOG_LEVEL"))
-				setenv("LOG_LEVEL", "error", 1);
-			execlp(o->wireguard_go, o->wireguard_go, "-f", o->ifname, (char *)NULL);
-			_exit(127);
-		}
-		if (write(pfd[1], &wg, sizeof(wg)) != sizeof(wg))
-			_exit(1);
-		_exit(0);
+	if (ret) {
+		log_err("wg", "cannot start %s: %s", o->wireguard_go, strerror(-ret));
+		return ret;
 	}
-	close(pfd[1]);
-	waitpid(child, &status, 0);
-	if (read(pfd[0], &wg, sizeof(wg)) != sizeof(wg) || wg <= 0) {
-		close(pfd[0]);
-		return -ECHILD;
-	}
-	close(pfd[0]);
 	for (int i = 0; i < 200; i++) {
 		if (wguapi_get_device(o->ifname, &dev) == 0) {
-			FILE *f = fopen(pidpath, "w");
-
-			if (f) {
-				fprintf(f, "%d\n", (int)wg);
-				fclose(f);
-			}
 			wg_device_free(dev);
-			log_info("wg", "started %s for %s (pid %d, log %s)", o->wireguard_go, o->ifname,
-				 (int)wg, logpath);
+			log_info("wg", "started %s for %s (pid %d, log %s/wireguard-go.%s.log)",
+				 o->wireguard_go, o->ifname, (int)wg, o->run_dir, o->ifname);
 			return 0;
 		}
 		if (kill(wg, 0) < 0 && errno == ESRCH)
 			break;
 		sleep_ms(25);
 	}
-	log_err("wg", "%s did not bring up %s; see %s", o->wireguard_go, o->ifname, logpath);
+	log_err("wg", "%s did not bring up %s; see %s/wireguard-go.%s.log", o->wireguard_go,
+		o->ifname, o->run_dir, o->ifname);
 	kill(wg, SIGTERM);
 	return -EIO;
 }

@@ -13,6 +13,8 @@
 
 #include "wgdev.h"
 
+struct wgspawn;
+
 enum backend_mode { BACKEND_AUTO, BACKEND_KERNEL, BACKEND_USERSPACE };
 
 struct backend_opts {
@@ -20,8 +22,9 @@ struct backend_opts {
 	uint16_t listen_port;
 	unsigned mtu;
 	enum backend_mode mode;
-	const char *wireguard_go; /* program to run for the userspace backend */
+	const char *wireguard_go; /* program to run for the userspace backend (absolute) */
 	const char *run_dir;      /* pid and log file of wireguard-go */
+	struct wgspawn *spawn;    /* the launcher that starts it */
 };
 
 /* Parse "auto", "kernel" or "userspace"; -1 if unknown. */

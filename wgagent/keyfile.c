@@ -51,7 +51,8 @@ static int load(int dirfd, uint8_t priv[32])
 		ret = -errno;
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+	/* Ours alone: a key planted by another user is not this node's. */
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_uid != geteuid()) {
 		ret = -EPERM;
 		goto out;
 	}
@@ -102,7 +103,7 @@ int keyfile_load_or_create(const char *dir, uint8_t priv[32], uint8_t pub[32], b
 	*created = false;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0)
 		return -errno;
 	ret = load(dirfd, priv);

@@ -14,8 +14,8 @@
 
 /* Load the private key from dir, or generate and store one (creating dir with
  * mode 0700) if there is none. *created tells which. Refuses (-EPERM) a key
- * file that group or others may read, and -EINVAL one that does not hold a
- * key. 0 or -errno. */
+ * file that another user owns or that group or others may read, and -EINVAL
+ * one that does not hold a key. 0 or -errno. */
 int keyfile_load_or_create(const char *dir, uint8_t priv[32], uint8_t pub[32], bool *created);
 
 /* Derive the public key of a private key. 0 or -EINVAL. */

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,17 +30,24 @@
 #include "b64.h"
 #include "backend.h"
 #include "caps.h"
+#include "ifwatch.h"
 #include "keyfile.h"
 #include "log.h"
 #include "netaddr.h"
 #include "rtnl.h"
+#include "safedir.h"
+#include "sandbox.h"
 #include "stunraw.h"
 #include "testsrv.h"
 #include "wguapi.h"
+#include "wgspawn.h"
 
 #define MAX_CLIENTS 8
 #define MAX_ALLOW_UIDS 16
 #define VERSION "0.1.0"
+#define DEFAULT_USER "p2pwg-agent"
+#define SOCKET_NEW ".new" /* bound under this suffix, renamed when the agent is ready */
+#define DEFAULT_WIREGUARD_GO "/usr/bin/wireguard-go"
 
 struct options {
 	struct agent_config agent;
@@ -46,6 +56,10 @@ struct options {
 	mode_t socket_mode;
 	uid_t socket_uid;
 	gid_t socket_gid;
+	bool socket_uid_set;
+	const char *user; /* NAME|UID[:GROUP|GID] the agent runs as */
+	uid_t uid;
+	gid_t gid;
 	uid_t allow[MAX_ALLOW_UIDS];
 	int n_allow;
 	const char *state_dir;
@@ -60,6 +74,8 @@ struct state {
 	int stun_fd;
 	int clients[MAX_CLIENTS];
 	struct testsrv test;
+	struct ifwatch watch;
+	struct wgspawn spawn;
 };
 
 static void usage(FILE *f)
@@ -68,8 +84,12 @@ static void usage(FILE *f)
 		"Usage: wgagent [options]\n"
 		"The privileged half of p2pwg: owns the WireGuard interface and its key, obeys\n"
 		"controld over a UNIX socket, and serves /test on the overlay address.\n"
-		"Starts as root (or with CAP_NET_ADMIN and CAP_NET_RAW) and keeps only CAP_NET_ADMIN.\n"
+		"Starts as root (or with CAP_NET_ADMIN and CAP_NET_RAW), prepares its directories\n"
+		"and sockets, then runs as --user with only CAP_NET_ADMIN, under seccomp.\n"
 		"\n"
+		"  -U, --user USER[:GROUP]  run as this user (name or uid; group: name or gid,\n"
+		"                           default the user's group, or gid = uid)\n"
+		"                           (default %s)\n"
 		"  -i, --ifname NAME        WireGuard interface (default wg0)\n"
 		"  -p, --listen-port PORT   WireGuard UDP port (default 51820)\n"
 		"  -o, --overlay PREFIX     overlay prefix; addresses and allowed IPs must lie\n"
@@ -77,18 +97,19 @@ static void usage(FILE *f)
 		"  -m, --mtu MTU            interface MTU (default 1420)\n"
 		"  -s, --socket PATH        control socket (default %s)\n"
 		"      --socket-mode MODE   its mode, octal (default 0660)\n"
-		"      --socket-owner USER  its owner, name or uid (default: root)\n"
+		"      --socket-owner USER  its owner, name or uid (default: the agent's user)\n"
 		"      --socket-group GROUP its group, name or gid (default: root)\n"
 		"  -u, --allow-uid USER     serve this uid as well as root (repeatable)\n"
 		"  -d, --state-dir DIR      where the private key is kept (default /var/lib/p2pwg)\n"
 		"  -b, --backend MODE       auto, kernel or userspace (default auto)\n"
-		"      --wireguard-go PROG  userspace implementation (default wireguard-go)\n"
+		"      --wireguard-go PATH  userspace implementation, absolute path\n"
+		"                           (default %s)\n"
 		"      --uapi-dir DIR       its UAPI sockets (default %s)\n"
 		"      --no-stun            do not open the STUN socket (no CAP_NET_RAW needed)\n"
 		"  -l, --log-level LEVEL    error, warn, info or debug (default info)\n"
 		"  -h, --help               this text\n"
 		"  -V, --version            print the version\n",
-		AGENT_DEFAULT_SOCKET, WGUAPI_DEFAULT_DIR);
+		DEFAULT_USER, AGENT_DEFAULT_SOCKET, DEFAULT_WIREGUARD_GO, WGUAPI_DEFAULT_DIR);
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max, int base,
@@ -131,6 +152,27 @@ static int parse_group(const char *s, gid_t *gid)
 	return 0;
 }
 
+/* NAME|UID[:GROUP|GID]: a numeric uid needs no passwd entry (gid = uid then). */
+static int parse_user_spec(const char *spec, uid_t *uid, gid_t *gid)
+{
+	char name[256];
+	const char *colon = strchr(spec, ':');
+	struct passwd *pw;
+	size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+
+	if (n == 0 || n >= sizeof(name))
+		return -EINVAL;
+	memcpy(name, spec, n);
+	name[n] = '\0';
+	if (parse_user(name, uid))
+		return -EINVAL;
+	pw = getpwuid(*uid);
+	*gid = pw ? pw->pw_gid : (gid_t)*uid;
+	if (colon && parse_group(colon + 1, gid))
+		return -EINVAL;
+	return 0;
+}
+
 static int bad(const char *opt, const char *val, const char *why)
 {
 	fprintf(stderr, "wgagent: invalid %s '%s': %s\n", opt, val, why);
@@ -150,6 +192,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "socket-owner", required_argument, NULL, O_SOCK_OWNER },
 		{ "socket-group", required_argument, NULL, O_SOCK_GROUP },
 		{ "allow-uid", required_argument, NULL, 'u' },
+		{ "user", required_argument, NULL, 'U' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "wireguard-go", required_argument, NULL, O_WGGO },
@@ -170,13 +213,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 	netaddr_parse_prefix4("10.88.0.0/24", &o->agent.overlay_net, &o->agent.overlay_len);
 	o->backend.mtu = 1420;
 	o->backend.mode = BACKEND_AUTO;
-	o->backend.wireguard_go = "wireguard-go";
+	o->backend.wireguard_go = DEFAULT_WIREGUARD_GO;
+	o->user = DEFAULT_USER;
 	o->socket_path = AGENT_DEFAULT_SOCKET;
 	o->socket_mode = 0660;
 	o->state_dir = "/var/lib/p2pwg";
 	o->stun = true;
 
-	while ((c = getopt_long(argc, argv, "i:p:o:m:s:u:d:b:l:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "i:p:o:m:s:u:U:d:b:l:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (!*optarg || strlen(optarg) >= IFNAMSIZ || strchr(optarg, '/') ||
@@ -202,7 +246,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->backend.mtu = (unsigned)v;
 			break;
 		case 's':
-			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			if (strlen(optarg) + strlen(SOCKET_NEW) >=
+			    sizeof(((struct sockaddr_un *)0)->sun_path))
 				return bad("--socket", optarg, "path too long");
 			o->socket_path = optarg;
 			break;
@@ -214,6 +259,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_SOCK_OWNER:
 			if (parse_user(optarg, &o->socket_uid))
 				return bad("--socket-owner", optarg, "no such user");
+			o->socket_uid_set = true;
 			break;
 		case O_SOCK_GROUP:
 			if (parse_group(optarg, &o->socket_gid))
@@ -225,6 +271,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			if (parse_user(optarg, &o->allow[o->n_allow++]))
 				return bad("--allow-uid", optarg, "no such user");
 			break;
+		case 'U':
+			o->user = optarg;
+			break;
 		case 'd':
 			o->state_dir = optarg;
 			break;
@@ -234,6 +283,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->backend.mode = backend_mode_parse(optarg);
 			break;
 		case O_WGGO:
+			if (optarg[0] != '/')
+				return bad("--wireguard-go", optarg, "must be an absolute path");
 			o->backend.wireguard_go = optarg;
 			break;
 		case O_UAPI:
@@ -274,6 +325,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->backend.ifname = o->agent.ifname;
 	o->backend.listen_port = o->agent.listen_port;
 	o->backend.run_dir = o->run_dir;
+	if (parse_user_spec(o->user, &o->uid, &o->gid)) {
+		fprintf(stderr, "wgagent: no user '%s' (create it, or give --user UID[:GID])\n",
+			o->user);
+		return -EINVAL;
+	}
+	if (!o->socket_uid_set)
+		o->socket_uid = o->uid;
 	return 0;
 }
 
@@ -302,6 +360,7 @@ static int op_addr_set(void *ctx, const struct in_addr *addr, uint8_t len)
 	if (!ret) {
 		int r = testsrv_bind(&st->test, addr);
 
+		ifwatch_note_addr(&st->watch, addr, len);
 		if (r)
 			log_warn("http", "cannot serve /test: %s", strerror(-r));
 	}
@@ -330,33 +389,76 @@ static int op_reply(void *ctx, int client, const uint8_t *buf, size_t len)
 
 /* ==== the control socket ==== */
 
+/* Give the bound socket its owner without following the path: it is opened
+ * O_PATH|O_NOFOLLOW and must be the socket we just made. (fchmod/fchown on the
+ * socket descriptor itself would change sockfs' inode, not the file.) */
+static int own_socket_file(const struct options *o, const char *path)
+{
+	struct stat sb;
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0)
+		ret = -errno;
+	else if (!S_ISSOCK(sb.st_mode) || sb.st_uid != geteuid())
+		ret = -EEXIST;
+	else if (fchownat(fd, "", o->socket_uid, o->socket_gid, AT_EMPTY_PATH) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* A stale socket from an earlier run may go; never remove anything else. */
+static int remove_stale(const char *path)
+{
+	struct stat sb;
+
+	if (lstat(path, &sb) < 0)
+		return 0;
+	if (!S_ISSOCK(sb.st_mode))
+		return -EEXIST;
+	unlink(path);
+	return 0;
+}
+
+/* Bound (as root, to give it its owner) under <path>.new: clients see the
+ * path only once publish_control_socket() says the agent is ready. */
 static int open_control_socket(const struct options *o, int *fd)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat sb;
+	mode_t old;
 	int s, ret;
 
-	if (mkdir(o->run_dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	strcpy(sun.sun_path, o->socket_path);
-	/* A stale socket from an earlier run; never remove anything else. */
-	if (lstat(o->socket_path, &sb) == 0) {
-		if (!S_ISSOCK(sb.st_mode))
-			return -EEXIST;
-		unlink(o->socket_path);
-	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s%s", o->socket_path, SOCKET_NEW);
+	ret = remove_stale(o->socket_path) ?: remove_stale(sun.sun_path);
+	if (ret)
+		return ret;
 	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
-	if (bind(s, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    chmod(o->socket_path, o->socket_mode) < 0 ||
-	    chown(o->socket_path, o->socket_uid, o->socket_gid) < 0 || listen(s, 8) < 0) {
+	/* The file gets its mode at creation: no chmod on a path afterwards. */
+	old = umask(~o->socket_mode & 0777);
+	ret = bind(s, (struct sockaddr *)&sun, sizeof(sun)) < 0 ? -errno : 0;
+	umask(old);
+	if (!ret)
+		ret = own_socket_file(o, sun.sun_path);
+	if (!ret && listen(s, 8) < 0)
 		ret = -errno;
+	if (ret) {
 		close(s);
 		return ret;
 	}
 	*fd = s;
 	return 0;
+}
+
+static int publish_control_socket(const struct options *o)
+{
+	char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	snprintf(tmp, sizeof(tmp), "%s%s", o->socket_path, SOCKET_NEW);
+	return rename(tmp, o->socket_path) < 0 ? -errno : 0;
 }
 
 static bool uid_allowed(const struct options *o, uid_t uid)
@@ -438,6 +540,15 @@ static void stun_input(struct state *st)
 	}
 }
 
+/* The interface was rebuilt: a new index, and /test listens afresh. */
+static void rebuilt(struct state *st)
+{
+	st->ifindex = st->watch.ifindex;
+	testsrv_bind(&st->test, NULL);
+	if (st->watch.have_addr && testsrv_bind(&st->test, &st->watch.addr))
+		log_warn("http", "cannot serve /test on %s", inet_ntoa(st->watch.addr));
+}
+
 static int run(struct state *st, int lfd, int sfd)
 {
 	enum { P_SIG, P_LISTEN, P_STUN, P_TEST, P_CLIENTS, P_CONNS = P_CLIENTS + MAX_CLIENTS };
@@ -448,8 +559,12 @@ static int run(struct state *st, int lfd, int sfd)
 		return -ENOMEM;
 	for (;;) {
 		uint64_t now = now_ms();
-		int t1 = agent_tick(&st->agent, now), t2 = testsrv_tick(&st->test, now);
+		int t1 = agent_tick(&st->agent, now), t2 = testsrv_tick(&st->test, now), t3;
 		int timeout = t1 < 0 ? t2 : t2 < 0 ? t1 : (t1 < t2 ? t1 : t2);
+
+		if (ifwatch_tick(&st->watch, now, &t3) == 1)
+			rebuilt(st);
+		timeout = timeout < 0 || t3 < timeout ? t3 : timeout;
 
 		pfd[P_SIG] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[P_LISTEN] = (struct pollfd){ .fd = lfd, .events = POLLIN };
@@ -491,6 +606,46 @@ static int run(struct state *st, int lfd, int sfd)
 	}
 }
 
+/* The private key must never reach a core file or another process of our uid. */
+static void protect_memory(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	setrlimit(RLIMIT_CORE, &none);
+}
+
+/* As root, before the drop: the directories the agent's user writes to. */
+static int prepare_dirs(const struct options *o)
+{
+	struct {
+		const char *path;
+		mode_t mode;
+		bool take_roots; /* a system default that a root wireguard-go may have made */
+	} dirs[] = {
+		{ o->run_dir, 0755, false },
+		{ o->state_dir, 0700, false },
+		/* 0755 as wireguard-go makes it: the sockets in it are 0700, and
+		 * root's tools and other wireguard-go users keep working. */
+		{ wguapi_get_dir(), 0755, true },
+	};
+	int n = o->backend.mode == BACKEND_KERNEL ? 2 : 3;
+
+	for (int i = 0; i < n; i++) {
+		const char *why;
+		int ret = safedir_prepare(dirs[i].path, dirs[i].mode, o->uid, o->gid,
+					  dirs[i].take_roots, &why);
+
+		if (ret) {
+			log_err("agent", "refusing directory %s: %s (it must be owned by uid %u and "
+					 "not writable by group or other)", dirs[i].path, why,
+				(unsigned)o->uid);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct options o;
@@ -503,40 +658,28 @@ int main(int argc, char **argv)
 	struct in_addr addr;
 	uint8_t addr_len;
 	sigset_t mask;
-	bool created, adopted;
+	bool created, adopted, locked;
 	int lfd = -1, sfd, ret;
 
+	umask(077);
+	protect_memory();
 	if (parse_args(argc, argv, &o))
 		return 2;
 	st.o = &o;
 	st.stun_fd = -1;
+	st.spawn.fd = -1;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		st.clients[i] = -1;
 	testsrv_init(&st.test);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN); /* a closed terminal must not take the mesh down */
 
 	if (!caps_have(CAP_NET_ADMIN)) {
 		log_err("agent", "needs CAP_NET_ADMIN (run as root, or with CAP_NET_ADMIN and CAP_NET_RAW)");
 		return 1;
 	}
-	ret = keyfile_load_or_create(o.state_dir, priv, pub, &created);
-	if (ret) {
-		log_err("agent", "key in %s/%s: %s%s", o.state_dir, KEYFILE_NAME, strerror(-ret),
-			ret == -EPERM ? " (the file must be mode 0600)" : "");
+	if (prepare_dirs(&o))
 		return 1;
-	}
-	log_info("agent", "%s key pair, public key %s", created ? "generated a new" : "loaded the",
-		 b64_key_encode(pub, pubstr));
-
-	ret = backend_setup(&o.backend, priv, &be, &st.ifindex, &adopted);
-	if (ret) {
-		explicit_bzero(priv, sizeof(priv));
-		return 1;
-	}
-	ops.wg = be;
-	agent_init(&st.agent, &o.agent, &ops, priv, pub);
-	explicit_bzero(priv, sizeof(priv));
-
 	if (o.stun) {
 		ret = stunraw_open(o.agent.listen_port, &st.stun_fd);
 		if (ret) {
@@ -550,24 +693,72 @@ int main(int argc, char **argv)
 		log_err("agent", "cannot listen on %s: %s", o.socket_path, strerror(-ret));
 		return 1;
 	}
-	ret = caps_drop_to_net_admin();
+	ret = caps_become(o.uid, o.gid, &locked);
 	if (ret) {
-		log_err("agent", "cannot drop capabilities: %s", strerror(-ret));
+		log_err("agent", "cannot become uid %u gid %u with CAP_NET_ADMIN only: %s",
+			(unsigned)o.uid, (unsigned)o.gid, strerror(-ret));
 		return 1;
 	}
-	if (rtnl_addr_get4(st.ifindex, &addr, &addr_len) == 0 && testsrv_bind(&st.test, &addr))
-		log_warn("http", "cannot serve /test on %s", inet_ntoa(addr));
+	if (o.uid == 0)
+		log_warn("agent", "running as uid 0 (--user); give it a user of its own");
+	if (!locked)
+		log_warn("agent", "securebits not locked (no CAP_SETPCAP at start)");
+	if (o.backend.mode != BACKEND_KERNEL) {
+		ret = wgspawn_start(&st.spawn, o.backend.wireguard_go, o.run_dir);
+		if (ret) {
+			log_err("wg", "cannot fork the wireguard-go launcher: %s", strerror(-ret));
+			return 1;
+		}
+		o.backend.spawn = &st.spawn;
+	}
+
+	ret = keyfile_load_or_create(o.state_dir, priv, pub, &created);
+	if (ret) {
+		log_err("agent", "key in %s/%s: %s%s", o.state_dir, KEYFILE_NAME, strerror(-ret),
+			ret == -EPERM || ret == -EACCES
+				? " (the file must be owned by the agent's user, mode 0600)"
+				: "");
+		return 1;
+	}
+	log_info("agent", "%s key pair, public key %s", created ? "generated a new" : "loaded the",
+		 b64_key_encode(pub, pubstr));
+
+	ret = backend_setup(&o.backend, priv, &be, &st.ifindex, &adopted);
+	if (ret) {
+		explicit_bzero(priv, sizeof(priv));
+		return 1;
+	}
+	ifwatch_init(&st.watch, &o.backend, be, st.ifindex, st.agent.private_key);
+	ops.wg = &st.watch.wrap;
+	agent_init(&st.agent, &o.agent, &ops, priv, pub);
+	explicit_bzero(priv, sizeof(priv));
+
+	if (rtnl_addr_get4(st.ifindex, &addr, &addr_len) == 0) {
+		ifwatch_note_addr(&st.watch, &addr, addr_len);
+		if (testsrv_bind(&st.test, &addr))
+			log_warn("http", "cannot serve /test on %s", inet_ntoa(addr));
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	log_info("agent", "listening on %s (pid %d, capabilities: CAP_NET_ADMIN only)", o.socket_path,
-		 (int)getpid());
+	ret = publish_control_socket(&o);
+	if (ret) {
+		log_err("agent", "cannot rename the control socket into %s: %s", o.socket_path,
+			strerror(-ret));
+		return 1;
+	}
+	tzset(); /* the first gmtime_r would open /etc/localtime under seccomp */
+	if (sandbox_enter())
+		return 1;
+	log_info("agent", "listening on %s (pid %d, uid %u, capabilities: CAP_NET_ADMIN only, "
+			  "seccomp on)", o.socket_path, (int)getpid(), (unsigned)o.uid);
 	ret = run(&st, lfd, sfd);
 	agent_cleanup(&st.agent);
+	ifwatch_cleanup(&st.watch);
+	wgspawn_stop(&st.spawn);
 	testsrv_close(&st.test);
 	close(lfd);
 	unlink(o.socket_path);

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 static char sock_dir[108] = WGUAPI_DEFAULT_DIR;
@@ -48,16 +50,33 @@ static void put_aip(FILE *f, const struct wg_allowedip *a)
 	fprintf(f, "allowed_ip=%s/%u\n", ip, a->cidr);
 }
 
+/* "private_key=<hex>\n" into buf (at least 77 bytes); its length. */
+static size_t key_line(char *buf, const uint8_t key[WG_KEY_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	memcpy(buf, "private_key=", 12);
+	n = 12;
+	for (int i = 0; i < WG_KEY_LEN; i++) {
+		buf[n++] = hex[key[i] >> 4];
+		buf[n++] = hex[key[i] & 15];
+	}
+	buf[n++] = '\n';
+	return n;
+}
+
 int wguapi_encode_set(const struct wg_device *dev, char **out, size_t *len)
 {
-	char ep[INET6_ADDRSTRLEN + 10];
-	FILE *f = open_memstream(out, len);
+	char ep[INET6_ADDRSTRLEN + 10], key[80];
+	char *body = NULL;
+	size_t blen = 0, klen = 0;
+	FILE *f = open_memstream(&body, &blen);
 
 	if (!f)
 		return -errno;
-	fputs("set=1\n", f);
-	if (dev->flags & WGDEV_HAS_PRIVATE_KEY)
-		put_hex(f, "private_key", dev->private_key, WG_KEY_LEN);
+	/* The key never goes through the stream: its reallocations would leave
+	 * copies in freed memory. It is placed into the exact-size result. */
 	if (dev->flags & WGDEV_HAS_LISTEN_PORT)
 		fprintf(f, "listen_port=%u\n", dev->listen_port);
 	if (dev->flags & WGDEV_REPLACE_PEERS)
@@ -84,7 +103,18 @@ int wguapi_encode_set(const struct wg_device *dev, char **out, size_t *len)
 	fputc('\n', f);
 	if (fclose(f))
 		return -ENOMEM;
-	return 0;
+	if (dev->flags & WGDEV_HAS_PRIVATE_KEY)
+		klen = key_line(key, dev->private_key);
+	*len = 6 + klen + blen;
+	*out = malloc(*len + 1);
+	if (*out) {
+		memcpy(*out, "set=1\n", 6);
+		memcpy(*out + 6, key, klen);
+		memcpy(*out + 6 + klen, body, blen + 1);
+	}
+	explicit_bzero(key, sizeof(key));
+	free(body);
+	return *out ? 0 : -ENOMEM;
 }
 
 static int parse_hex_key(const char *s, uint8_t key[WG_KEY_LEN])
@@ -294,11 +324,22 @@ int wguapi_parse_errno(const char *text, size_t len)
 	return -(int)e;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* Send req, read until the blank line that ends a reply. *reply malloc'd. */
 static int exchange(const char *ifname, const char *req, size_t req_len, char **reply,
 		    size_t *reply_len)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = WGUAPI_TIMEOUT_MS / 1000,
+			      .tv_usec = WGUAPI_TIMEOUT_MS % 1000 * 1000 };
+	uint64_t deadline = now_ms() + WGUAPI_TIMEOUT_MS;
 	size_t cap = 4096, n = 0;
 	char *buf = NULL;
 	int fd, ret;
@@ -308,15 +349,24 @@ static int exchange(const char *ifname, const char *req, size_t req_len, char **
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* A stuck wireguard-go must not stall the agent: connect (a full backlog)
+	 * and send are bounded by the socket timeouts, reads by poll. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		ret = -errno;
+		goto out;
+	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		ret = errno == ENOENT || errno == ECONNREFUSED ? -ENODEV : -errno;
+		ret = errno == ENOENT || errno == ECONNREFUSED ? -ENODEV
+		      : errno == EAGAIN			      ? -ETIMEDOUT
+							      : -errno;
 		goto out;
 	}
 	for (size_t off = 0; off < req_len;) {
 		ssize_t w = send(fd, req + off, req_len - off, MSG_NOSIGNAL);
 
 		if (w < 0) {
-			ret = -errno;
+			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
 			goto out;
 		}
 		off += (size_t)w;
@@ -328,6 +378,7 @@ static int exchange(const char *ifname, const char *req, size_t req_len, char **
 	}
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		uint64_t now;
 		ssize_t r;
 
 		if (n + 1 >= cap) {
@@ -337,15 +388,20 @@ static int exchange(const char *ifname, const char *req, size_t req_len, char **
 				ret = -EMSGSIZE;
 				goto out;
 			}
-			nb = realloc(buf, cap * 2);
+			/* Not realloc: the old block may hold the private key. */
+			nb = malloc(cap * 2);
 			if (!nb) {
 				ret = -ENOMEM;
 				goto out;
 			}
+			memcpy(nb, buf, n);
+			explicit_bzero(buf, cap);
+			free(buf);
 			buf = nb;
 			cap *= 2;
 		}
-		if (poll(&pfd, 1, 5000) <= 0) {
+		now = now_ms();
+		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) <= 0) {
 			ret = -ETIMEDOUT;
 			goto out;
 		}
@@ -405,6 +461,7 @@ int wguapi_set_device(const struct wg_device *dev)
 	if (ret)
 		return ret;
 	ret = wguapi_parse_errno(reply, len);
+	explicit_bzero(reply, len);
 	free(reply);
 	return ret;
 }

@@ -13,6 +13,7 @@
 
 #define WGUAPI_DEFAULT_DIR "/var/run/wireguard"
 #define WGUAPI_MAX_REPLY (4 * 1024 * 1024)
+#define WGUAPI_TIMEOUT_MS 3000 /* connect, send and the whole reply */
 
 /* Directory of the UAPI sockets; WGUAPI_DEFAULT_DIR unless changed. */
 void wguapi_set_dir(const char *dir);
@@ -32,7 +33,8 @@ int wguapi_parse_get(const char *text, size_t len, const char *ifname, struct wg
 /* Parse the "errno=N" reply of a set. 0, -N, or -EBADMSG. */
 int wguapi_parse_errno(const char *text, size_t len);
 
-/* Read / change the device through its socket. 0 or -errno (-ENODEV if no socket). */
+/* Read / change the device through its socket. 0 or -errno (-ENODEV if no socket,
+ * -ETIMEDOUT if wireguard-go does not answer in WGUAPI_TIMEOUT_MS). */
 int wguapi_get_device(const char *ifname, struct wg_device **out);
 int wguapi_set_device(const struct wg_device *dev);
 

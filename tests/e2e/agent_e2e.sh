@@ -42,8 +42,8 @@ track_pid $! turnserver
 
 start_agent() { # name ns ifname extra-args...
 	local name=$1 ns=$2 ifn=$3; shift 3
-	mkdir -p "$TMP/$name"
-	ip netns exec "$ns" "$WGAGENT" -i "$ifn" -s "$TMP/$name/agent.sock" -d "$TMP/$name/state" \
+	agent_dir "$TMP/$name"
+	ip netns exec "$ns" "$WGAGENT" -U $E2E_AGENT_UID -i "$ifn" -s "$TMP/$name/agent.sock" -d "$TMP/$name/state" \
 		"$@" >>"$TMP/$name/agent.log" 2>&1 &
 	local pid=$!
 	track_pid $pid wgagent
@@ -67,6 +67,31 @@ check "agent log names the userspace backend" grep -q "backend userspace" "$TMP/
 cap=$(awk '/^CapEff/ {print $2}' /proc/$PID_a/status)
 check "agent's effective capabilities are CAP_NET_ADMIN only (CapEff=$cap)" test "$cap" = 0000000000001000
 check "agent runs with no_new_privs" grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$PID_a/status
+status_of() { awk -v k="$2:" '$1 == k {print $2, $3, $4, $5}' /proc/$1/status; }
+check "agent runs as uid $E2E_AGENT_UID, not root ($(status_of $PID_a Uid))" \
+	test "$(status_of $PID_a Uid)" = "$E2E_AGENT_UID $E2E_AGENT_UID $E2E_AGENT_UID $E2E_AGENT_UID"
+check "agent has no supplementary group but its own" test "$(status_of $PID_a Groups)" = "$E2E_AGENT_UID   "
+check "agent's permitted capabilities are CAP_NET_ADMIN only" test "$(status_of $PID_a CapPrm)" = "0000000000001000   "
+check "agent's bounding set is CAP_NET_ADMIN only" test "$(status_of $PID_a CapBnd)" = "0000000000001000   "
+check "agent runs under a seccomp filter (Seccomp 2)" test "$(status_of $PID_a Seccomp)" = "2   "
+check "agent's memory is not dumpable (its /proc files stay root's)" test "$(stat -c %u /proc/$PID_a/environ)" = 0
+check "agent has no core dumps (RLIMIT_CORE 0)" grep -q '^Max core file size *0 *0 ' /proc/$PID_a/limits
+WG_A=$(cat "$TMP/a/wireguard-go.$IF_A.pid")
+check "wireguard-go runs as uid $E2E_AGENT_UID ($(status_of $WG_A Uid))" \
+	test "$(status_of $WG_A Uid)" = "$E2E_AGENT_UID $E2E_AGENT_UID $E2E_AGENT_UID $E2E_AGENT_UID"
+for c in CapInh CapPrm CapEff CapBnd CapAmb; do
+	v=$(status_of $WG_A $c)
+	check "wireguard-go's $c is at most CAP_NET_ADMIN ($v)" test "$((0x${v% *} & ~0x1000))" = 0
+done
+check "wireguard-go runs with no_new_privs" test "$(status_of $WG_A NoNewPrivs)" = "1   "
+check "wireguard-go's environment is only what it needs" test "$(tr '\0' ' ' </proc/$WG_A/environ)" = \
+	"WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 LOG_LEVEL=error "
+check "wireguard-go runs in /" test "$(readlink /proc/$WG_A/cwd)" = /
+check "wireguard-go holds neither the control socket nor the key" \
+	bash -c "! ls -l /proc/$WG_A/fd | grep -qE 'agent.sock|private.key|SOCK_RAW'"
+check "the UAPI socket dir is the agent user's, not writable by others" \
+	test "$(stat -c '%u %a' /var/run/wireguard)" = "$E2E_AGENT_UID 755"
+check "a's UAPI socket is reachable by its user only" test "$(stat -c '%u %a' /var/run/wireguard/$IF_A.sock)" = "$E2E_AGENT_UID 700"
 mode=$(stat -c %a "$TMP/a/state/private.key")
 check "private key file is mode 600 ($mode)" test "$mode" = 600
 check "private key never in the agent log" bash -c "! grep -qF '$(cat "$TMP/a/state/private.key")' '$TMP/a/agent.log'"
@@ -133,6 +158,29 @@ check "restarted agent adopted the interface" grep -q "adopted with 1 peers" "$T
 check "restart did not reset the session" test "$(hs "$KEY_B")" = "$HS_B"
 check "/test still answered after the restart" ip netns exec "$NS_B" curl -sf --max-time 3 http://10.88.0.10:8000/test -o /dev/null
 
+# ---- wireguard-go dies: the agent rebuilds the interface, address and peers ----
+kill -HUP "$PID_a"
+sleep 0.3
+check "SIGHUP does not stop the agent" test -d /proc/$PID_a
+WG_A=$(cat "$TMP/a/wireguard-go.$IF_A.pid")
+kill -KILL "$WG_A"
+t0=$EPOCHREALTIME
+retry 10 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+took=$(awk "BEGIN {printf \"%.1f\", $EPOCHREALTIME - $t0}")
+check "ping a -> b resumes after wireguard-go is killed (${took}s)" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+WG_A2=$(cat "$TMP/a/wireguard-go.$IF_A.pid")
+[ "$WG_A2" != "$WG_A" ] && track_pid "$WG_A2" wireguard-go
+check "a new wireguard-go runs ($WG_A -> $WG_A2)" test "$WG_A2" != "$WG_A" -a -d /proc/$WG_A2
+check "the rebuilt interface has the peer back" test "$(dump_peers "$NS_A" "$IF_A")" = "$KEY_B 198.18.0.2:51820 10.88.0.11/32 25"
+check "the rebuilt interface has a's key" test "$(ip netns exec "$NS_A" wg show "$IF_A" public-key)" = "$KEY_A"
+check "the agent logs the rebuild" grep -q "rebuilt $IF_A: key, port, address and 1 peers restored" "$TMP/a/agent.log"
+check "/test answered after the rebuild" retry 5 ip netns exec "$NS_B" curl -sf --max-time 3 http://10.88.0.10:8000/test -o /dev/null
+ip -n "$NS_A" link del "$IF_A"
+check "a deleted interface is rebuilt too" retry 10 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+WG_A3=$(cat "$TMP/a/wireguard-go.$IF_A.pid")
+[ "$WG_A3" != "$WG_A2" ] && track_pid "$WG_A3" wireguard-go
+check "the agent is still the same process" test -d /proc/$PID_a
+
 # ---- STUN from the WireGuard port against a real STUN server ----
 retry 5 ip netns exec "$NS_S" ss -Hlun sport = :3478
 out=$(ctl a stun 198.18.0.3:3478)
@@ -159,6 +207,52 @@ out=$(ctl a set --address 10.88.1.10/24 2>&1)
 check "an address outside the overlay is refused with the reason" bash -c "echo '$out' | grep -q 'outside the overlay'"
 check "the agent keeps serving after bad requests" ctl a hello
 check "the agent process is still the same" test -d /proc/$PID_a
+
+# ---- paths the agent refuses (each attempt must end by itself, before any interface) ----
+refused() { # name log-pattern agent-args...: the agent exits non-zero, saying why
+	local name=$1 pat=$2 pid; shift 2
+	ip netns exec "$NS_S" "$WGAGENT" -U $E2E_AGENT_UID -i p2e$ID-x --no-stun "$@" >"$TMP/$name.log" 2>&1 &
+	pid=$!
+	track_pid $pid wgagent
+	if ! wait_gone $pid; then
+		kill_tracked $pid wgagent
+		[ -f "$TMP/$name/wireguard-go.p2e$ID-x.pid" ] && kill "$(cat "$TMP/$name/wireguard-go.p2e$ID-x.pid")"
+		return 1
+	fi
+	wait $pid
+	[ $? -ne 0 ] && grep -q -- "$pat" "$TMP/$name.log"
+}
+agent_dir "$TMP/real"
+ln -s "$TMP/real" "$TMP/link"
+check "a symlinked run dir is refused" refused link "refusing directory $TMP/link: not a directory" \
+	-s "$TMP/link/agent.sock" -d "$TMP/link/state"
+check "and nothing was made through the symlink" test -z "$(ls -A "$TMP/real")"
+mkdir -p "$TMP/other" && chown 65534:65534 "$TMP/other"
+check "a run dir owned by another user (who could swap the socket path) is refused" \
+	refused other "refusing directory $TMP/other: owned by another user" -s "$TMP/other/agent.sock" -d "$TMP/other/state"
+agent_dir "$TMP/open" && chmod 1777 "$TMP/open"
+check "a run dir writable by others is refused" \
+	refused open "refusing directory $TMP/open: writable by group or other" -s "$TMP/open/agent.sock" -d "$TMP/open/state"
+agent_dir "$TMP/plant" && agent_dir "$TMP/plant/state" && chmod 700 "$TMP/plant/state"
+(umask 077; wg genkey >"$TMP/plant/state/private.key")
+chown 65534:65534 "$TMP/plant/state/private.key"
+check "a 0600 key planted by another user is refused" \
+	refused plant "must be owned by the agent's user" -s "$TMP/plant/agent.sock" -d "$TMP/plant/state"
+
+# ---- a fresh run dir: made for the agent's user before wireguard-go starts ----
+mkdir -m 755 "$TMP/fresh" # as /run is
+ip netns exec "$NS_S" "$WGAGENT" -U $E2E_AGENT_UID -i p2e$ID-f --no-stun -s "$TMP/fresh/run/agent.sock" \
+	-d "$TMP/fresh/state" >"$TMP/fresh.log" 2>&1 &
+PID_f=$!
+track_pid $PID_f wgagent
+retry 10 test -S "$TMP/fresh/run/agent.sock"
+[ -f "$TMP/fresh/run/wireguard-go.p2e$ID-f.pid" ] && track_pid "$(cat "$TMP/fresh/run/wireguard-go.p2e$ID-f.pid")" wireguard-go
+check "a missing run dir is made for the agent's user, mode 755" \
+	test "$(stat -c '%u %a' "$TMP/fresh/run")" = "$E2E_AGENT_UID 755"
+check "wireguard-go's pid file is there on a fresh run dir" test -s "$TMP/fresh/run/wireguard-go.p2e$ID-f.pid"
+check "and so is its log" test -f "$TMP/fresh/run/wireguard-go.p2e$ID-f.log"
+check "the state dir is the agent user's, mode 700" test "$(stat -c '%u %a' "$TMP/fresh/state")" = "$E2E_AGENT_UID 700"
+kill_tracked $PID_f wgagent
 
 # ---- logs explain ----
 grep -h '' "$TMP/a/agent.log" | sed 's/^/  a| /' | head -40

@@ -85,8 +85,8 @@ track_pid $! nginx
 retry 5 ip netns exec "$NS_G" curl -sf --cacert "$TMP/ca.pem" https://198.18.0.254/list.json
 
 start_agent() { # name ns
-	mkdir -p "$TMP/$1"
-	ip netns exec "$2" "$WGAGENT" -i p2c$ID-w$1 -s "$TMP/$1/agent.sock" -d "$TMP/$1/state" \
+	agent_dir "$TMP/$1"
+	ip netns exec "$2" "$WGAGENT" -U $E2E_AGENT_UID -i p2c$ID-w$1 -s "$TMP/$1/agent.sock" -d "$TMP/$1/state" \
 		--allow-uid $NOBODY --socket-group $NOBODY >>"$TMP/$1/agent.log" 2>&1 &
 	local pid=$!
 	track_pid $pid wgagent

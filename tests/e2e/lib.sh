@@ -6,6 +6,13 @@ E2E_NETNS=()
 E2E_PIDS=()  # "pid:comm"
 E2E_FAILS=0
 E2E_PASSES=0
+# The user wgagent runs as (--user): numeric, so no passwd entry is needed.
+E2E_AGENT_UID=61820
+
+# agent_dir DIR: a run directory the agent accepts (its user's, mode 0755).
+agent_dir() {
+	mkdir -p "$1" && chown $E2E_AGENT_UID:$E2E_AGENT_UID "$1" && chmod 755 "$1"
+}
 
 e2e_log() { printf '[e2e] %s\n' "$*"; }
 

@@ -211,8 +211,7 @@ natlab_add_node() {
 	NL_KIND[$k]=$kind
 	NL_PORT[$k]=$((40000 + k))
 	netns_add "$ns" || return 1
-	mkdir -p "$(nl_dir "$k")"
-	chmod 755 "$(nl_dir "$k")"
+	agent_dir "$(nl_dir "$k")"
 
 	# The gateway's own link to the node.
 	ip -n "$NL_GW" link add "n$k" type veth peer name gw netns "$ns"
@@ -291,7 +290,7 @@ natlab_start_agent() {
 	local k=$1 ns d ifn pid
 	ns=$(nl_ns "$k") d=$(nl_dir "$k") ifn=$(nl_if "$k")
 	rm -f "$d/agent.sock"
-	ip netns exec "$ns" "$NL_WGAGENT" -i "$ifn" -p 51820 -s "$d/agent.sock" -d "$d/state" \
+	ip netns exec "$ns" "$NL_WGAGENT" -U $E2E_AGENT_UID -i "$ifn" -p 51820 -s "$d/agent.sock" -d "$d/state" \
 		--allow-uid $NL_UID --socket-group $NL_UID >>"$d/agent.log" 2>&1 &
 	pid=$!
 	track_pid $pid wgagent

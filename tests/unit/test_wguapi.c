@@ -2,7 +2,7 @@
 /*
  * wguapi: the text of wireguard-go's UAPI, both ways. The socket exchange
  * itself is covered by the end-to-end tests (wireguard-go insists on
- * /var/run/wireguard).
+ * /var/run/wireguard); here only a wireguard-go that never answers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "wguapi.h"
@@ -256,6 +260,44 @@ static void test_sock_path(void **state)
 	wguapi_set_dir(WGUAPI_DEFAULT_DIR);
 }
 
+static double seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A wireguard-go that stopped accepting: its backlog is full, so a blocking
+ * connect would wait forever and stall the agent's loop with it. */
+static void test_stuck_wireguard_go_times_out(void **state)
+{
+	char dir[] = "/tmp/p2pwg-uapi.XXXXXX";
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct wg_device *dev = NULL;
+	int lfd, cfd;
+	double t0;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/stuck.sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	wguapi_set_dir(dir);
+	alarm(3 * WGUAPI_TIMEOUT_MS / 1000); /* a hang is a failure, not a stuck test run */
+	t0 = seconds();
+	assert_int_equal(wguapi_get_device("stuck", &dev), -ETIMEDOUT);
+	assert_true(seconds() - t0 < 2.0 * WGUAPI_TIMEOUT_MS / 1000);
+	alarm(0);
+	wguapi_set_dir(WGUAPI_DEFAULT_DIR);
+	close(cfd);
+	close(lfd);
+	unlink(sun.sun_path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_parse_get_errors),
 		cmocka_unit_test(test_parse_errno),
 		cmocka_unit_test(test_sock_path),
+		cmocka_unit_test(test_stuck_wireguard_go_times_out),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

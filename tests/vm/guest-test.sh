@@ -72,9 +72,12 @@ check "veth pair between namespaces a and b" retry 25 $IP netns exec a ping -c1 
 
 start_agent() { # name: agent "name" in namespace "name", interface wg<name>
 	local name=$1 pid
-	mkdir -p /run/$name /var/lib/$name
+	# The agent runs as uid 61820 (no passwd in the VM); its run dir is that user's.
+	mkdir -p /run/$name /var/lib
+	chown 61820:61820 /run/$name
+	chmod 755 /run/$name
 	rm -f /run/$name/agent.sock
-	$IP netns exec $name wgagent -b kernel -i wg$name -s /run/$name/agent.sock \
+	$IP netns exec $name wgagent -U 61820 -b kernel -i wg$name -s /run/$name/agent.sock \
 		-d /var/lib/$name >>/run/$name/agent.log 2>&1 &
 	pid=$!
 	eval "PID_$name=$pid"
@@ -132,6 +135,9 @@ check "agent a's effective capabilities are CAP_NET_ADMIN only (CapEff=$cap)" te
 cap=$(capeff "$PID_b")
 check "agent b's effective capabilities are CAP_NET_ADMIN only (CapEff=$cap)" test "$cap" = 0000000000001000
 check "agent a runs with no_new_privs" grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$PID_a/status
+check "agent a runs as uid 61820" grep -q '^Uid:[[:space:]]*61820[[:space:]]61820[[:space:]]61820[[:space:]]61820' /proc/$PID_a/status
+check "agent a's permitted capabilities are CAP_NET_ADMIN only" grep -q '^CapPrm:[[:space:]]*0000000000001000' /proc/$PID_a/status
+check "agent a runs under a seccomp filter" grep -q '^Seccomp:[[:space:]]*2' /proc/$PID_a/status
 
 # ---- a tunnel through the agent protocol ----
 ctl a set --address 10.88.0.10/24 \
@@ -283,6 +289,14 @@ case "$body" in
 "HTTP/1.1 200 "*'"wg_ip": "10.88.0.10/32"'*) pass "/test answered by the restarted agent" ;;
 *) fail "/test answered by the restarted agent ($body)" ;;
 esac
+
+# ---- the interface is deleted: the agent (uid 61820, seccomp) rebuilds it ----
+$IP -n a link del wga
+check "a deleted kernel interface is rebuilt and ping crosses it" retry 25 $IP netns exec a ping -c1 -W1 10.88.0.11
+n=$($IP netns exec a wg show wga dump | tail -n +2 | wc -l)
+check "the rebuilt interface has its 245 peers back ($n)" test "$n" -eq 245
+check "the agent logs the rebuild" grep -q "rebuilt wga: key, port, address and 245 peers restored" /run/a/agent.log
+check "agent a is still the same process" test -d /proc/$PID_a
 
 # ---- logs ----
 if [ "$FAILS" -gt 0 ]; then
