@@ -625,9 +625,9 @@ void agent_handle(struct agent *a, int client, const uint8_t *buf, size_t len, s
 	bool deferred = false;
 
 	reply_init(&r, 0);
-	if (full_len > AGENT_MSG_MAX || full_len > len) {
+	if (full_len > AGENT_REQUEST_MAX || full_len > len) {
 		reply_error(&r, P2PWG__STATUS__INVALID, "request of %zu bytes exceeds the %d-byte limit",
-			    full_len, AGENT_MSG_MAX);
+			    full_len, AGENT_REQUEST_MAX);
 		goto out;
 	}
 	req = p2pwg__request__unpack(NULL, len, buf);

@@ -422,20 +422,10 @@ static void client_input(struct state *st, int i, uint8_t *buf)
 		     (size_t)n, now_ms());
 }
 
-static void stun_input(struct state *st)
+static void stun_input_one(void *ctx, const uint8_t *msg, size_t len,
+			   const struct sockaddr_in *from)
 {
-	uint8_t msg[AGENT_STUN_MAX_LEN];
-	struct sockaddr_in from;
-	size_t len;
-	int ret;
-
-	while ((ret = stunraw_recv(st->stun_fd, st->o->agent.listen_port, msg, sizeof(msg), &len,
-				   &from)) != -EAGAIN) {
-		if (ret == 0)
-			agent_stun_input(&st->agent, msg, len, &from);
-		else if (ret != -EBADMSG && ret != -EMSGSIZE)
-			break;
-	}
+	agent_stun_input(ctx, msg, len, from);
 }
 
 static int run(struct state *st, int lfd, int sfd)
@@ -478,7 +468,8 @@ static int run(struct state *st, int lfd, int sfd)
 		if (pfd[P_LISTEN].revents & POLLIN)
 			accept_client(st, lfd);
 		if (pfd[P_STUN].revents & POLLIN)
-			stun_input(st);
+			stunraw_drain(st->stun_fd, st->o->agent.listen_port, STUNRAW_DRAIN_MAX,
+				      stun_input_one, &st->agent);
 		if (pfd[P_TEST].revents & POLLIN)
 			testsrv_accept(&st->test, now_ms());
 		for (int i = 0; i < MAX_CLIENTS; i++)
