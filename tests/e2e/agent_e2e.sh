@@ -148,6 +148,19 @@ check "a client with an untrusted uid is refused" test $? -ne 0
 check "the refusal is logged with the uid" grep -q "refused client pid [0-9]* uid 65534" "$TMP/a/agent.log"
 check "an allowed uid is served" setpriv --reuid=65533 --regid=65533 --clear-groups "$CTL" -s "$TMP/a/agent.sock" hello
 
+# ---- a client that never reads its answers ----
+ctl a -t 5000 stall 2000 >"$TMP/stall" 2>&1 &
+STALL=$!
+sleep 0.5
+t0=$(date +%s%N)
+ctl a -t 1000 set --address 10.88.0.10/24 --peer "$KEY_B,endpoint=198.18.0.2:51820,allowed=10.88.0.11/32,keepalive=25" >"$TMP/set_stall" 2>&1
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "SetPeers is answered while another client never reads (${ms} ms)" grep -q "changed no" "$TMP/set_stall"
+wait $STALL
+e2e_log "stalling client: $(cat "$TMP/stall")"
+check "the agent hangs up on the client that never reads" grep -q "hung up" "$TMP/stall"
+check "and logs it once" test "$(grep -c 'does not read its replies' "$TMP/a/agent.log")" = 1
+
 # ---- garbage and oversized frames ----
 out=$(ctl a garbage 100)
 check "garbage gets an INVALID answer ($out)" bash -c "echo '$out' | grep -q 'status INVALID'"
