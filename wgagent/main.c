@@ -299,12 +299,8 @@ static int op_addr_set(void *ctx, const struct in_addr *addr, uint8_t len)
 	struct state *st = ctx;
 	int ret = addr ? rtnl_addr_set4(st->ifindex, addr, len) : rtnl_addr_flush4(st->ifindex);
 
-	if (!ret) {
-		int r = testsrv_bind(&st->test, addr);
-
-		if (r)
-			log_warn("http", "cannot serve /test: %s", strerror(-r));
-	}
+	if (!ret)
+		testsrv_bind(&st->test, addr); /* a failure is logged and retried */
 	return ret;
 }
 
@@ -440,7 +436,7 @@ int main(int argc, char **argv)
 		return 2;
 	st.o = &o;
 	st.stun_fd = -1;
-	testsrv_init(&st.test);
+	testsrv_init(&st.test, o.agent.ifname);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (!caps_have(CAP_NET_ADMIN)) {
@@ -489,8 +485,8 @@ int main(int argc, char **argv)
 		log_err("agent", "cannot drop capabilities: %s", strerror(-ret));
 		return 1;
 	}
-	if (rtnl_addr_get4(st.ifindex, &addr, &addr_len) == 0 && testsrv_bind(&st.test, &addr))
-		log_warn("http", "cannot serve /test on %s", inet_ntoa(addr));
+	if (rtnl_addr_get4(st.ifindex, &addr, &addr_len) == 0)
+		testsrv_bind(&st.test, &addr); /* a failure is logged and retried */
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
