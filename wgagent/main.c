@@ -373,7 +373,8 @@ static void stun_input_one(void *ctx, const uint8_t *msg, size_t len,
 
 static int run(struct state *st, int lfd, int sfd)
 {
-	enum { P_SIG, P_LISTEN, P_STUN, P_TEST, P_CLIENTS, P_CONNS = P_CLIENTS + CTLSRV_MAX_CLIENTS };
+	enum { P_SIG, P_LISTEN, P_STUN, P_TEST, P_CLIENTS,
+	       P_CONNS = P_CLIENTS + CTLSRV_MAX_CLIENTS };
 	struct pollfd pfd[P_CONNS + TESTSRV_MAX_CONNS];
 
 	for (;;) {

@@ -125,6 +125,7 @@ static int try_bind(struct testsrv *t)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TESTSRV_PORT),
 				   .sin_addr = t->addr };
+	socklen_t iflen = (socklen_t)strlen(t->ifname);
 	int one = 1, s, ret;
 
 	s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -137,7 +138,7 @@ static int try_bind(struct testsrv *t)
 	if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    /* The address may be a moment behind in the kernel; bind regardless. */
 	    setsockopt(s, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0 ||
-	    setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, t->ifname, (socklen_t)strlen(t->ifname)) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, t->ifname, iflen) < 0 ||
 	    bind(s, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(s, 64) < 0) {
 		ret = -errno;
 		close(s);
@@ -149,9 +150,9 @@ out:
 	if (ret && ret != t->bind_err)
 		log_err("http", "cannot serve /test on %s:%d (%s): %s%s; retrying every %d s",
 			inet_ntoa(t->addr), TESTSRV_PORT, t->ifname, strerror(-ret),
-			ret == -EADDRINUSE   ? " (another process holds the port)"
-			: ret == -EPERM ? " (binding to the interface needs Linux 5.7 or CAP_NET_RAW)"
-					: "",
+			ret == -EADDRINUSE ? " (another process holds the port)"
+			: ret == -EPERM    ? " (SO_BINDTODEVICE needs Linux 5.7+ or CAP_NET_RAW)"
+					   : "",
 			TESTSRV_RETRY_MS / 1000);
 	else if (!ret)
 		log_info("http", "serving /test on %s:%d (%s)", inet_ntoa(t->addr), TESTSRV_PORT,
@@ -192,10 +193,11 @@ void testsrv_accept(struct testsrv *t, uint64_t now_ms)
 				same += t->conns[i].peer.sin_addr.s_addr == peer.sin_addr.s_addr;
 		}
 		if (free_slot < 0 || same >= TESTSRV_MAX_PER_SOURCE) {
+			const char *why = free_slot < 0 ? "all slots busy" : "too many from it";
+
 			if (ratelog_ok(&t->log_refused, now_ms))
 				log_info("http", "refused a connection from %s: %s%s",
-					 inet_ntoa(peer.sin_addr),
-					 free_slot < 0 ? "all slots busy" : "too many from this address",
+					 inet_ntoa(peer.sin_addr), why,
 					 ratelog_more(&t->log_refused));
 			close(fd); /* the client retries */
 			continue;

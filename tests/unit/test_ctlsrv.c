@@ -102,7 +102,8 @@ static uint64_t now_ms(void)
 static void test_client_that_never_reads_does_not_stall_others(void **state)
 {
 	uint8_t req = 'a', buf[REPLY_LEN];
-	int stuck_i, other_i, stuck = connect_ok(1000, &stuck_i), other = connect_ok(1001, &other_i);
+	int stuck_i, other_i;
+	int stuck = connect_ok(1000, &stuck_i), other = connect_ok(1001, &other_i);
 	uint64_t t0 = now_ms();
 	int sent = 0;
 
