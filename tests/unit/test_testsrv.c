@@ -312,13 +312,26 @@ static void test_requests_are_logged_at_a_bounded_rate(void **state)
 	testsrv_close(&t);
 }
 
+/* Bind 127.0.0.1 while the port is held, and retry twice. */
+static void bind_held(struct testsrv *t)
+{
+	struct in_addr lo = { .s_addr = htonl(INADDR_LOOPBACK) };
+
+	assert_int_equal(testsrv_bind(t, &lo), -EADDRINUSE);
+	assert_int_equal(t->listen_fd, -1);
+	assert_int_equal(testsrv_tick(t, 1000), TESTSRV_RETRY_MS);
+	assert_int_equal(testsrv_tick(t, 1000 + TESTSRV_RETRY_MS), TESTSRV_RETRY_MS);
+	assert_int_equal(t->listen_fd, -1);
+}
+
 static void test_port_taken_fails_loudly_and_is_retried(void **state)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TESTSRV_PORT),
 				   .sin_addr = { htonl(INADDR_LOOPBACK) } };
-	struct in_addr lo = sin.sin_addr;
 	int one = 1, squatter = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct testsrv t;
+	const char *log, *p;
+	int errors = 0;
 
 	/* Whoever holds the port, with any socket option, keeps the agent out. */
 	setsockopt(squatter, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -327,12 +340,12 @@ static void test_port_taken_fails_loudly_and_is_retried(void **state)
 		skip();
 	assert_int_equal(listen(squatter, 8), 0);
 	testsrv_init(&t, "lo");
-	assert_int_equal(testsrv_bind(&t, &lo), -EADDRINUSE);
-	assert_int_equal(t.listen_fd, -1);
-	/* Retried while the port is held... */
-	assert_int_equal(testsrv_tick(&t, 1000), TESTSRV_RETRY_MS);
-	assert_int_equal(testsrv_tick(&t, 1000 + TESTSRV_RETRY_MS), TESTSRV_RETRY_MS);
-	assert_int_equal(t.listen_fd, -1);
+	/* Retried while the port is held, with one error line that says why. */
+	log = capture_log(bind_held, &t);
+	for (p = log; (p = strstr(p, "error: cannot serve /test on 127.0.0.1:8000")); p++)
+		errors++;
+	assert_int_equal(errors, 1);
+	assert_non_null(strstr(log, "another process holds the port"));
 	/* ...and served as soon as it is free. */
 	close(squatter);
 	assert_int_equal(testsrv_tick(&t, 1000 + 2 * TESTSRV_RETRY_MS), -1);
