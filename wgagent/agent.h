@@ -42,6 +42,10 @@
  * 64 KiB leaves room for all of it.
  */
 #define AGENT_REQUEST_MAX (64 * 1024)
+/* Heap protobuf-c may take to unpack one request. Within AGENT_REQUEST_MAX, a
+ * frame of empty peers still unpacks to ~3.9 MB; the largest valid SetPeers
+ * above unpacks to ~480 KB (mallinfo2, glibc, protobuf-c 1.4). */
+#define AGENT_UNPACK_HEAP_MAX (1024 * 1024)
 
 struct agent_config {
 	char ifname[IFNAMSIZ];

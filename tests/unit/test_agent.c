@@ -947,6 +947,33 @@ static void test_oversize_frame_refused_before_unpacking(void **state)
 	still_serving();
 }
 
+/* Under the size cap, a frame of empty peers would still unpack to ~3.9 MB:
+ * the unpacking stops at its heap budget. */
+static void test_small_frame_of_many_elements_stops_at_heap_budget(void **state)
+{
+	size_t n_peers = (AGENT_REQUEST_MAX - 8) / 2, len = 0;
+	uint8_t *buf = malloc(AGENT_REQUEST_MAX);
+
+	assert_non_null(buf);
+	buf[len++] = 0x22; /* Request.set_peers */
+	for (size_t v = 2 * n_peers;; v >>= 7) {
+		buf[len++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+		if (v < 0x80)
+			break;
+	}
+	for (size_t i = 0; i < n_peers; i++) {
+		buf[len++] = 0x1a; /* SetPeers.peers, empty */
+		buf[len++] = 0x00;
+	}
+	assert_true(len <= AGENT_REQUEST_MAX);
+	handle_raw(buf, len, len);
+	free(buf);
+	assert_int_equal(f.resp->status, INVALID);
+	assert_non_null(strstr(f.resp->error, "needs over 1048576 bytes to unpack"));
+	assert_int_equal(f.n_set, 0);
+	still_serving();
+}
+
 /* The cap leaves room for the largest request a valid SetPeers can be. */
 static void test_largest_set_peers_fits_the_cap(void **state)
 {
@@ -976,6 +1003,7 @@ static void test_largest_set_peers_fits_the_cap(void **state)
 	assert_true(len <= AGENT_REQUEST_MAX);
 	resp = call(&r->req);
 	assert_null(strstr(resp->error, "exceeds"));
+	assert_null(strstr(resp->error, "to unpack"));
 	next_id = 100;
 	free(r);
 }
@@ -1294,6 +1322,7 @@ int main(void)
 		T(test_malformed),
 		T(test_oversize_frame_refused_before_unpacking),
 		T(test_largest_set_peers_fits_the_cap),
+		T(test_small_frame_of_many_elements_stops_at_heap_budget),
 		T(test_unknown_request),
 		T(test_stun_exchange),
 		T(test_stun_timeout),
