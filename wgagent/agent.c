@@ -600,6 +600,31 @@ static bool handle_stun(struct agent *a, int client, const P2pwg__StunExchange *
 	return true;
 }
 
+/* ==== unpacking within a heap budget ==== */
+
+struct unpack_budget {
+	size_t left;
+	bool over;
+};
+
+static void *budget_alloc(void *data, size_t size)
+{
+	struct unpack_budget *b = data;
+
+	/* Frees are not credited back: one unpack is short-lived and one-way. */
+	if (size > b->left) {
+		b->over = true;
+		return NULL;
+	}
+	b->left -= size;
+	return malloc(size);
+}
+
+static void budget_free(void *data, void *p)
+{
+	free(p);
+}
+
 /* ==== entry points ==== */
 
 void agent_init(struct agent *a, const struct agent_config *cfg, const struct agent_ops *ops,
@@ -620,19 +645,27 @@ void agent_cleanup(struct agent *a)
 void agent_handle(struct agent *a, int client, const uint8_t *buf, size_t len, size_t full_len,
 		  uint64_t now_ms)
 {
+	struct unpack_budget budget = { .left = AGENT_UNPACK_HEAP_MAX };
+	ProtobufCAllocator alloc = { .alloc = budget_alloc, .free = budget_free,
+				     .allocator_data = &budget };
 	P2pwg__Request *req = NULL;
 	struct reply r;
 	bool deferred = false;
 
 	reply_init(&r, 0);
-	if (full_len > AGENT_MSG_MAX || full_len > len) {
+	if (full_len > AGENT_REQUEST_MAX || full_len > len) {
 		reply_error(&r, P2PWG__STATUS__INVALID, "request of %zu bytes exceeds the %d-byte limit",
-			    full_len, AGENT_MSG_MAX);
+			    full_len, AGENT_REQUEST_MAX);
 		goto out;
 	}
-	req = p2pwg__request__unpack(NULL, len, buf);
+	req = p2pwg__request__unpack(&alloc, len, buf);
 	if (!req) {
-		reply_error(&r, P2PWG__STATUS__INVALID, "malformed request (%zu bytes)", len);
+		if (budget.over)
+			reply_error(&r, P2PWG__STATUS__INVALID,
+				    "request of %zu bytes needs over %d bytes to unpack", len,
+				    AGENT_UNPACK_HEAP_MAX);
+		else
+			reply_error(&r, P2PWG__STATUS__INVALID, "malformed request (%zu bytes)", len);
 		goto out;
 	}
 	r.resp.id = req->id;
@@ -658,7 +691,7 @@ out:
 		send_reply(a, client, &r);
 	reply_free(&r);
 	if (req)
-		p2pwg__request__free_unpacked(req, NULL);
+		p2pwg__request__free_unpacked(req, &alloc);
 }
 
 void agent_stun_input(struct agent *a, const uint8_t *msg, size_t len,

@@ -25,6 +25,28 @@
 #define AGENT_STUN_MAX_LEN 548 /* fits any path's minimum MTU */
 #define AGENT_STUN_MAX_TIMEOUT_MS 5000
 
+/*
+ * The largest request the agent unpacks. protobuf-c allocates a struct per
+ * repeated element, so an unchecked frame of tiny elements multiplies into the
+ * heap (a 256 KiB frame of empty peers unpacked to ~15 MB). The largest valid
+ * request is a SetPeers with every limit at its maximum, encoded as protobuf-c
+ * does (tag 1 byte, length varints as short as they can be):
+ *   Prefix   = addr 1+1+4 + prefix_len 1+1                          =     8
+ *   Endpoint = addr 1+1+16 (IPv6) + port 1+3                        =    22
+ *   Peer     = key 1+1+32 + endpoint 1+1+22 + 16 allowed_ips
+ *              x (1+1+8) + keepalive 1+2                            =   221
+ *              (+ 3 x 11 if a client fills the read-only counters)  =   254
+ *   SetPeers = address 1+1+8 + listen_port 1+3 + 245 x (1+2+254)    = 62979
+ *   Request  = id 1+10 + set_peers 1+3 + SetPeers                   = 62994
+ * (54909 without the read-only counters, which controld never sends).
+ * 64 KiB leaves room for all of it.
+ */
+#define AGENT_REQUEST_MAX (64 * 1024)
+/* Heap protobuf-c may take to unpack one request. Within AGENT_REQUEST_MAX, a
+ * frame of empty peers still unpacks to ~3.9 MB; the largest valid SetPeers
+ * above unpacks to ~480 KB (mallinfo2, glibc, protobuf-c 1.4). */
+#define AGENT_UNPACK_HEAP_MAX (1024 * 1024)
+
 struct agent_config {
 	char ifname[IFNAMSIZ];
 	struct in_addr overlay_net; /* e.g. 10.88.0.0 */
@@ -71,7 +93,8 @@ void agent_cleanup(struct agent *a);
 
 /*
  * Handle one packet from client. len is the number of bytes in buf; full_len
- * the packet's real size (greater than len when it was truncated). Exactly one
+ * the packet's real size (greater than len when it was truncated). Packets over
+ * AGENT_REQUEST_MAX are refused without being unpacked. Exactly one
  * reply is sent through ops.reply, now or (StunExchange) later. now_ms is a
  * monotonic clock in milliseconds.
  */

@@ -30,6 +30,7 @@
 #include "b64.h"
 #include "backend.h"
 #include "caps.h"
+#include "ctlsrv.h"
 #include "ifwatch.h"
 #include "keyfile.h"
 #include "log.h"
@@ -42,8 +43,7 @@
 #include "wguapi.h"
 #include "wgspawn.h"
 
-#define MAX_CLIENTS 8
-#define MAX_ALLOW_UIDS 16
+#define MAX_ALLOW_UIDS CTLSRV_MAX_ALLOW
 #define VERSION "0.1.0"
 #define DEFAULT_USER "p2pwg-agent"
 #define SOCKET_NEW ".new" /* bound under this suffix, renamed when the agent is ready */
@@ -72,7 +72,7 @@ struct state {
 	struct agent agent;
 	uint32_t ifindex;
 	int stun_fd;
-	int clients[MAX_CLIENTS];
+	struct ctlsrv ctl;
 	struct testsrv test;
 	struct ifwatch watch;
 	struct wgspawn spawn;
@@ -358,11 +358,8 @@ static int op_addr_set(void *ctx, const struct in_addr *addr, uint8_t len)
 	int ret = addr ? rtnl_addr_set4(st->ifindex, addr, len) : rtnl_addr_flush4(st->ifindex);
 
 	if (!ret) {
-		int r = testsrv_bind(&st->test, addr);
-
+		testsrv_bind(&st->test, addr); /* a failure is logged and retried */
 		ifwatch_note_addr(&st->watch, addr, len);
-		if (r)
-			log_warn("http", "cannot serve /test: %s", strerror(-r));
 	}
 	return ret;
 }
@@ -380,11 +377,21 @@ static int op_reply(void *ctx, int client, const uint8_t *buf, size_t len)
 {
 	struct state *st = ctx;
 
-	if (client < 0 || client >= MAX_CLIENTS || st->clients[client] < 0)
-		return -EBADF;
-	if (send(st->clients[client], buf, len, MSG_NOSIGNAL) < 0)
-		return -errno;
-	return 0;
+	return ctlsrv_reply(&st->ctl, client, buf, len);
+}
+
+static void on_request(void *ctx, int client, const uint8_t *buf, size_t len, size_t full_len)
+{
+	struct state *st = ctx;
+
+	agent_handle(&st->agent, client, buf, len, full_len, now_ms());
+}
+
+static void on_client_gone(void *ctx, int client)
+{
+	struct state *st = ctx;
+
+	agent_client_gone(&st->agent, client);
 }
 
 /* ==== the control socket ==== */
@@ -461,83 +468,10 @@ static int publish_control_socket(const struct options *o)
 	return rename(tmp, o->socket_path) < 0 ? -errno : 0;
 }
 
-static bool uid_allowed(const struct options *o, uid_t uid)
+static void stun_input_one(void *ctx, const uint8_t *msg, size_t len,
+			   const struct sockaddr_in *from)
 {
-	if (uid == 0)
-		return true;
-	for (int i = 0; i < o->n_allow; i++)
-		if (o->allow[i] == uid)
-			return true;
-	return false;
-}
-
-static void accept_client(struct state *st, int lfd)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	struct timeval tv = { .tv_sec = 1 };
-	int fd, i;
-
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-		log_warn("agent", "refused a client: no credentials: %s", strerror(errno));
-		close(fd);
-		return;
-	}
-	if (!uid_allowed(st->o, cred.uid)) {
-		log_warn("agent", "refused client pid %d uid %u: uid not allowed (see --allow-uid)",
-			 (int)cred.pid, (unsigned)cred.uid);
-		close(fd);
-		return;
-	}
-	for (i = 0; i < MAX_CLIENTS && st->clients[i] >= 0; i++)
-		;
-	if (i == MAX_CLIENTS) {
-		log_warn("agent", "refused client pid %d: %d clients already connected",
-			 (int)cred.pid, MAX_CLIENTS);
-		close(fd);
-		return;
-	}
-	/* A client that stops reading must not stall the agent. */
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	st->clients[i] = fd;
-	log_info("agent", "client %d connected: pid %d uid %u", i, (int)cred.pid,
-		 (unsigned)cred.uid);
-}
-
-static void client_input(struct state *st, int i, uint8_t *buf)
-{
-	ssize_t n = recv(st->clients[i], buf, AGENT_MSG_MAX, MSG_TRUNC | MSG_DONTWAIT);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		log_info("agent", "client %d disconnected", i);
-		agent_client_gone(&st->agent, i);
-		close(st->clients[i]);
-		st->clients[i] = -1;
-		return;
-	}
-	agent_handle(&st->agent, i, buf, (size_t)n > AGENT_MSG_MAX ? AGENT_MSG_MAX : (size_t)n,
-		     (size_t)n, now_ms());
-}
-
-static void stun_input(struct state *st)
-{
-	uint8_t msg[AGENT_STUN_MAX_LEN];
-	struct sockaddr_in from;
-	size_t len;
-	int ret;
-
-	while ((ret = stunraw_recv(st->stun_fd, st->o->agent.listen_port, msg, sizeof(msg), &len,
-				   &from)) != -EAGAIN) {
-		if (ret == 0)
-			agent_stun_input(&st->agent, msg, len, &from);
-		else if (ret != -EBADMSG && ret != -EMSGSIZE)
-			break;
-	}
+	agent_stun_input(ctx, msg, len, from);
 }
 
 /* The interface was rebuilt: a new index, and /test listens afresh. */
@@ -545,18 +479,16 @@ static void rebuilt(struct state *st)
 {
 	st->ifindex = st->watch.ifindex;
 	testsrv_bind(&st->test, NULL);
-	if (st->watch.have_addr && testsrv_bind(&st->test, &st->watch.addr))
-		log_warn("http", "cannot serve /test on %s", inet_ntoa(st->watch.addr));
+	if (st->watch.have_addr)
+		testsrv_bind(&st->test, &st->watch.addr); /* a failure is logged and retried */
 }
 
 static int run(struct state *st, int lfd, int sfd)
 {
-	enum { P_SIG, P_LISTEN, P_STUN, P_TEST, P_CLIENTS, P_CONNS = P_CLIENTS + MAX_CLIENTS };
+	enum { P_SIG, P_LISTEN, P_STUN, P_TEST, P_CLIENTS,
+	       P_CONNS = P_CLIENTS + CTLSRV_MAX_CLIENTS };
 	struct pollfd pfd[P_CONNS + TESTSRV_MAX_CONNS];
-	uint8_t *buf = malloc(AGENT_MSG_MAX);
 
-	if (!buf)
-		return -ENOMEM;
 	for (;;) {
 		uint64_t now = now_ms();
 		int t1 = agent_tick(&st->agent, now), t2 = testsrv_tick(&st->test, now), t3;
@@ -570,14 +502,12 @@ static int run(struct state *st, int lfd, int sfd)
 		pfd[P_LISTEN] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		pfd[P_STUN] = (struct pollfd){ .fd = st->stun_fd, .events = POLLIN };
 		pfd[P_TEST] = (struct pollfd){ .fd = st->test.listen_fd, .events = POLLIN };
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			pfd[P_CLIENTS + i] = (struct pollfd){ .fd = st->clients[i], .events = POLLIN };
+		ctlsrv_pollfds(&st->ctl, pfd + P_CLIENTS);
 		for (int i = 0; i < TESTSRV_MAX_CONNS; i++)
 			pfd[P_CONNS + i] = (struct pollfd){ .fd = st->test.conns[i].fd, .events = POLLIN };
 		if (poll(pfd, sizeof(pfd) / sizeof(pfd[0]), timeout) < 0) {
 			if (errno == EINTR)
 				continue;
-			free(buf);
 			return -errno;
 		}
 		if (pfd[P_SIG].revents) {
@@ -586,19 +516,17 @@ static int run(struct state *st, int lfd, int sfd)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				log_info("agent", "signal %u: exiting, interface %s kept", si.ssi_signo,
 					 st->o->agent.ifname);
-				free(buf);
 				return 0;
 			}
 		}
 		if (pfd[P_LISTEN].revents & POLLIN)
-			accept_client(st, lfd);
+			ctlsrv_accept(&st->ctl);
 		if (pfd[P_STUN].revents & POLLIN)
-			stun_input(st);
+			stunraw_drain(st->stun_fd, st->o->agent.listen_port, STUNRAW_DRAIN_MAX,
+				      stun_input_one, &st->agent);
 		if (pfd[P_TEST].revents & POLLIN)
 			testsrv_accept(&st->test, now_ms());
-		for (int i = 0; i < MAX_CLIENTS; i++)
-			if (st->clients[i] >= 0 && pfd[P_CLIENTS + i].revents)
-				client_input(st, i, buf);
+		ctlsrv_events(&st->ctl, pfd + P_CLIENTS);
 		for (int i = 0; i < TESTSRV_MAX_CONNS; i++)
 			if (st->test.conns[i].fd >= 0 && pfd[P_CONNS + i].fd == st->test.conns[i].fd &&
 			    pfd[P_CONNS + i].revents)
@@ -668,9 +596,7 @@ int main(int argc, char **argv)
 	st.o = &o;
 	st.stun_fd = -1;
 	st.spawn.fd = -1;
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		st.clients[i] = -1;
-	testsrv_init(&st.test);
+	testsrv_init(&st.test, o.agent.ifname);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN); /* a closed terminal must not take the mesh down */
 
@@ -691,6 +617,12 @@ int main(int argc, char **argv)
 	ret = open_control_socket(&o, &lfd);
 	if (ret) {
 		log_err("agent", "cannot listen on %s: %s", o.socket_path, strerror(-ret));
+		return 1;
+	}
+	ret = ctlsrv_init(&st.ctl, lfd, o.allow, o.n_allow, AGENT_REQUEST_MAX, on_request,
+			  on_client_gone, &st);
+	if (ret) {
+		log_err("agent", "control socket: %s", strerror(-ret));
 		return 1;
 	}
 	ret = caps_become(o.uid, o.gid, &locked);
@@ -735,8 +667,7 @@ int main(int argc, char **argv)
 
 	if (rtnl_addr_get4(st.ifindex, &addr, &addr_len) == 0) {
 		ifwatch_note_addr(&st.watch, &addr, addr_len);
-		if (testsrv_bind(&st.test, &addr))
-			log_warn("http", "cannot serve /test on %s", inet_ntoa(addr));
+		testsrv_bind(&st.test, &addr); /* a failure is logged and retried */
 	}
 
 	sigemptyset(&mask);
@@ -760,6 +691,7 @@ int main(int argc, char **argv)
 	ifwatch_cleanup(&st.watch);
 	wgspawn_stop(&st.spawn);
 	testsrv_close(&st.test);
+	ctlsrv_close(&st.ctl);
 	close(lfd);
 	unlink(o.socket_path);
 	return ret ? 1 : 0;

@@ -112,3 +112,23 @@ int stunraw_recv(int fd, uint16_t port, uint8_t *buf, size_t cap, size_t *len,
 	memcpy(buf, payload, *len);
 	return 0;
 }
+
+int stunraw_drain(int fd, uint16_t port, unsigned max, stunraw_input_fn fn, void *ctx)
+{
+	uint8_t msg[1500];
+	struct sockaddr_in from;
+	unsigned n;
+	size_t len;
+	int ret;
+
+	for (n = 0; n < max; n++) {
+		ret = stunraw_recv(fd, port, msg, sizeof(msg), &len, &from);
+		if (ret == -EAGAIN)
+			break;
+		if (ret == 0)
+			fn(ctx, msg, len, &from);
+		else if (ret != -EBADMSG && ret != -EMSGSIZE)
+			return ret;
+	}
+	return (int)n;
+}

@@ -26,6 +26,16 @@ int stunraw_send(int fd, uint16_t port, const struct sockaddr_in *to, const uint
 int stunraw_recv(int fd, uint16_t port, uint8_t *buf, size_t cap, size_t *len,
 		 struct sockaddr_in *from);
 
+/* Packets read per wake-up: a flood must not starve the control socket. */
+#define STUNRAW_DRAIN_MAX 64
+
+typedef void (*stunraw_input_fn)(void *ctx, const uint8_t *msg, size_t len,
+				 const struct sockaddr_in *from);
+
+/* Read at most max packets (valid or not) and hand each STUN payload to fn.
+ * Returns the number of packets read, or -errno on a socket error. */
+int stunraw_drain(int fd, uint16_t port, unsigned max, stunraw_input_fn fn, void *ctx);
+
 /* Extract the UDP payload of an IPv4 packet (header length read from the
  * packet, not assumed). Exposed for unit tests and the fuzzer. 0 or -EBADMSG. */
 int stunraw_parse_ipv4(const uint8_t *pkt, size_t n, uint16_t port, const uint8_t **payload,

@@ -66,10 +66,11 @@ size_t testsrv_response(enum testsrv_verdict v, const struct in_addr *ip,
 	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
-void testsrv_init(struct testsrv *t)
+void testsrv_init(struct testsrv *t, const char *ifname)
 {
 	memset(t, 0, sizeof(*t));
 	t->listen_fd = -1;
+	snprintf(t->ifname, sizeof(t->ifname), "%s", ifname);
 	for (int i = 0; i < TESTSRV_MAX_CONNS; i++)
 		t->conns[i].fd = -1;
 }
@@ -82,7 +83,7 @@ static void conn_close(struct testsrv_conn *c)
 	c->len = 0;
 }
 
-void testsrv_close(struct testsrv *t)
+static void close_all(struct testsrv *t)
 {
 	for (int i = 0; i < TESTSRV_MAX_CONNS; i++)
 		conn_close(&t->conns[i]);
@@ -91,32 +92,87 @@ void testsrv_close(struct testsrv *t)
 	t->listen_fd = -1;
 }
 
-int testsrv_bind(struct testsrv *t, const struct in_addr *addr)
+void testsrv_close(struct testsrv *t)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TESTSRV_PORT) };
+	close_all(t);
+	t->want = false;
+}
+
+/* True when a line may be logged now; else it is counted for the next one. */
+static bool ratelog_ok(struct testsrv_ratelog *r, uint64_t now_ms)
+{
+	if (now_ms < r->next_ms) {
+		r->suppressed++;
+		return false;
+	}
+	r->next_ms = now_ms + TESTSRV_LOG_INTERVAL_MS;
+	return true;
+}
+
+/* " (N more not logged)" for the line being logged, or "". */
+static const char *ratelog_more(struct testsrv_ratelog *r)
+{
+	static char more[48];
+
+	more[0] = '\0';
+	if (r->suppressed)
+		snprintf(more, sizeof(more), " (and %u more since the last line)", r->suppressed);
+	r->suppressed = 0;
+	return more;
+}
+
+static int try_bind(struct testsrv *t)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TESTSRV_PORT),
+				   .sin_addr = t->addr };
+	socklen_t iflen = (socklen_t)strlen(t->ifname);
 	int one = 1, s, ret;
 
-	if (t->listen_fd >= 0 && addr && addr->s_addr == t->addr.s_addr)
-		return 0;
-	testsrv_close(t);
-	if (!addr)
-		return 0;
-	sin.sin_addr = *addr;
 	s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* The address may be a moment behind in the kernel; bind regardless. */
-	setsockopt(s, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
-	if (bind(s, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(s, 64) < 0) {
+	if (s < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/* SO_REUSEADDR only passes sockets in TIME_WAIT (an agent restart); on
+	 * Linux it never lets a second listener share the port. */
+	if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    /* The address may be a moment behind in the kernel; bind regardless. */
+	    setsockopt(s, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0 ||
+	    setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, t->ifname, iflen) < 0 ||
+	    bind(s, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(s, 64) < 0) {
 		ret = -errno;
 		close(s);
-		return ret;
+		goto out;
 	}
 	t->listen_fd = s;
+	ret = 0;
+out:
+	if (ret && ret != t->bind_err)
+		log_err("http", "cannot serve /test on %s:%d (%s): %s%s; retrying every %d s",
+			inet_ntoa(t->addr), TESTSRV_PORT, t->ifname, strerror(-ret),
+			ret == -EADDRINUSE ? " (another process holds the port)"
+			: ret == -EPERM    ? " (SO_BINDTODEVICE needs Linux 5.7+ or CAP_NET_RAW)"
+					   : "",
+			TESTSRV_RETRY_MS / 1000);
+	else if (!ret)
+		log_info("http", "serving /test on %s:%d (%s)", inet_ntoa(t->addr), TESTSRV_PORT,
+			 t->ifname);
+	t->bind_err = ret;
+	t->retry_ms = 0;
+	return ret;
+}
+
+int testsrv_bind(struct testsrv *t, const struct in_addr *addr)
+{
+	if (t->listen_fd >= 0 && addr && addr->s_addr == t->addr.s_addr)
+		return 0;
+	close_all(t);
+	t->want = addr != NULL;
+	t->bind_err = 0;
+	if (!addr)
+		return 0;
 	t->addr = *addr;
-	log_info("http", "serving /test on %s:%d", inet_ntoa(*addr), TESTSRV_PORT);
-	return 0;
+	return try_bind(t);
 }
 
 void testsrv_accept(struct testsrv *t, uint64_t now_ms)
@@ -126,20 +182,30 @@ void testsrv_accept(struct testsrv *t, uint64_t now_ms)
 		socklen_t sl = sizeof(peer);
 		int fd = accept4(t->listen_fd, (struct sockaddr *)&peer, &sl,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		int i;
+		int i, free_slot = -1, same = 0;
 
 		if (fd < 0)
 			return;
-		for (i = 0; i < TESTSRV_MAX_CONNS && t->conns[i].fd >= 0; i++)
-			;
-		if (i == TESTSRV_MAX_CONNS) {
-			close(fd); /* full: the client retries */
+		for (i = 0; i < TESTSRV_MAX_CONNS; i++) {
+			if (t->conns[i].fd < 0)
+				free_slot = free_slot < 0 ? i : free_slot;
+			else
+				same += t->conns[i].peer.sin_addr.s_addr == peer.sin_addr.s_addr;
+		}
+		if (free_slot < 0 || same >= TESTSRV_MAX_PER_SOURCE) {
+			const char *why = free_slot < 0 ? "all slots busy" : "too many from it";
+
+			if (ratelog_ok(&t->log_refused, now_ms))
+				log_info("http", "refused a connection from %s: %s%s",
+					 inet_ntoa(peer.sin_addr), why,
+					 ratelog_more(&t->log_refused));
+			close(fd); /* the client retries */
 			continue;
 		}
-		t->conns[i].fd = fd;
-		t->conns[i].len = 0;
-		t->conns[i].peer = peer;
-		t->conns[i].deadline_ms = now_ms + TESTSRV_TIMEOUT_MS;
+		t->conns[free_slot].fd = fd;
+		t->conns[free_slot].len = 0;
+		t->conns[free_slot].peer = peer;
+		t->conns[free_slot].deadline_ms = now_ms + TESTSRV_TIMEOUT_MS;
 	}
 }
 
@@ -162,8 +228,9 @@ void testsrv_input(struct testsrv *t, int i, uint64_t now_ms)
 	v = testsrv_classify(c->buf, c->len);
 	if (v == TESTSRV_NEED_MORE)
 		return;
-	if (v == TESTSRV_TEST)
-		log_info("http", "serving request from %s", inet_ntoa(c->peer.sin_addr));
+	if (v == TESTSRV_TEST && ratelog_ok(&t->log_served, now_ms))
+		log_info("http", "serving request from %s%s", inet_ntoa(c->peer.sin_addr),
+			 ratelog_more(&t->log_served));
 	gettimeofday(&now, NULL);
 	len = testsrv_response(v, &t->addr, &now, out, sizeof(out));
 	/* Small enough for an empty socket buffer; a client that stalls loses it. */
@@ -177,6 +244,14 @@ int testsrv_tick(struct testsrv *t, uint64_t now_ms)
 {
 	int64_t next = -1;
 
+	if (t->want && t->listen_fd < 0) {
+		if (!t->retry_ms)
+			t->retry_ms = now_ms + TESTSRV_RETRY_MS;
+		if (now_ms >= t->retry_ms && try_bind(t) < 0)
+			t->retry_ms = now_ms + TESTSRV_RETRY_MS;
+		if (t->listen_fd < 0)
+			next = (int64_t)(t->retry_ms - now_ms);
+	}
 	for (int i = 0; i < TESTSRV_MAX_CONNS; i++) {
 		struct testsrv_conn *c = &t->conns[i];
 

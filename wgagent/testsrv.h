@@ -4,11 +4,21 @@
  * {"wg_ip": "10.88.0.N/32", "time": "<ISO 8601 UTC>"} as the prototype did.
  * Only "GET /test" is served; the request line is matched, nothing else of
  * the request is read beyond finding the end of its headers.
+ *
+ * Reachable by every peer, so nothing a peer does may lock others out or
+ * flood the log: a few connections per source address, a short deadline per
+ * connection, at most one log line per kind per interval. The listener is
+ * bound to the WireGuard interface (SO_BINDTODEVICE: needs Linux 5.7+ for an
+ * unprivileged process, or CAP_NET_RAW before), so only tunnel traffic, whose
+ * source addresses WireGuard has authenticated, reaches it. No SO_REUSEPORT:
+ * a process that holds the port makes the bind fail, loudly, and it is retried.
  */
 #ifndef P2PWG_TESTSRV_H
 #define P2PWG_TESTSRV_H
 
+#include <net/if.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/time.h>
@@ -16,7 +26,10 @@
 #define TESTSRV_PORT 8000
 #define TESTSRV_MAX_REQUEST 4096
 #define TESTSRV_MAX_CONNS 32
-#define TESTSRV_TIMEOUT_MS 2000
+#define TESTSRV_MAX_PER_SOURCE 4   /* connections from one address */
+#define TESTSRV_TIMEOUT_MS 1000    /* to send a whole request */
+#define TESTSRV_RETRY_MS 2000      /* between attempts to bind */
+#define TESTSRV_LOG_INTERVAL_MS 10000
 
 enum testsrv_verdict {
 	TESTSRV_NEED_MORE = 0, /* headers not complete yet */
@@ -40,15 +53,28 @@ struct testsrv_conn {
 	struct sockaddr_in peer;
 };
 
+/* At most one line per interval; what was left out is counted. */
+struct testsrv_ratelog {
+	uint64_t next_ms;
+	unsigned suppressed;
+};
+
 struct testsrv {
-	int listen_fd; /* -1 when no overlay address */
+	int listen_fd; /* -1 when no overlay address, or the bind failed */
+	char ifname[IFNAMSIZ];
 	struct in_addr addr;
+	bool want;           /* addr is set: keep trying to bind it */
+	int bind_err;        /* the last bind failure, logged once */
+	uint64_t retry_ms;   /* next bind attempt; 0: schedule at the next tick */
+	struct testsrv_ratelog log_served, log_refused;
 	struct testsrv_conn conns[TESTSRV_MAX_CONNS];
 };
 
-void testsrv_init(struct testsrv *t);
+/* Set up t to serve on interface ifname (nothing is opened yet). */
+void testsrv_init(struct testsrv *t, const char *ifname);
 
-/* (Re)bind to addr:8000; addr NULL closes the listener. 0 or -errno. */
+/* (Re)bind to addr:8000 on the interface; addr NULL closes the listener.
+ * 0 or -errno; a failure is logged as an error and retried from testsrv_tick. */
 int testsrv_bind(struct testsrv *t, const struct in_addr *addr);
 
 /* Accept pending connections (listen_fd readable). */
@@ -57,7 +83,8 @@ void testsrv_accept(struct testsrv *t, uint64_t now_ms);
 /* Read from connection i (readable) and answer when complete. */
 void testsrv_input(struct testsrv *t, int i, uint64_t now_ms);
 
-/* Close expired connections; ms until the next deadline or -1. */
+/* Close expired connections and retry a failed bind; ms until the next
+ * deadline or -1. */
 int testsrv_tick(struct testsrv *t, uint64_t now_ms);
 
 void testsrv_close(struct testsrv *t);

@@ -196,6 +196,55 @@ check "a client with an untrusted uid is refused" test $? -ne 0
 check "the refusal is logged with the uid" grep -q "refused client pid [0-9]* uid 65534" "$TMP/a/agent.log"
 check "an allowed uid is served" setpriv --reuid=65533 --regid=65533 --clear-groups "$CTL" -s "$TMP/a/agent.sock" hello
 
+# ---- a client that never reads its answers ----
+ctl a -t 5000 stall 2000 >"$TMP/stall" 2>&1 &
+STALL=$!
+sleep 0.5
+t0=$(date +%s%N)
+ctl a -t 1000 set --address 10.88.0.10/24 --peer "$KEY_B,endpoint=198.18.0.2:51820,allowed=10.88.0.11/32,keepalive=25" >"$TMP/set_stall" 2>&1
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "SetPeers is answered while another client never reads (${ms} ms)" grep -q "changed no" "$TMP/set_stall"
+wait $STALL
+e2e_log "stalling client: $(cat "$TMP/stall")"
+check "the agent hangs up on the client that never reads" grep -q "hung up" "$TMP/stall"
+check "and logs it once" test "$(grep -c 'does not read its replies' "$TMP/a/agent.log")" = 1
+
+# ---- /test: one peer can neither lock the others out nor flood the log ----
+ip -n "$NS_B" addr add 10.88.0.13/32 dev "$IF_B"
+ctl a set --address 10.88.0.10/24 \
+	--peer "$KEY_B,endpoint=198.18.0.2:51820,allowed=10.88.0.11/32+10.88.0.13/32,keepalive=25" >/dev/null
+ip netns exec "$NS_B" bash -c 'for i in $(seq 40); do exec {fd}<>/dev/tcp/10.88.0.10/8000; done; sleep 2' \
+	>/dev/null 2>&1 &
+HOLD=$!
+sleep 0.5
+check "another peer's /test is answered while one peer holds 40 idle connections" \
+	ip netns exec "$NS_B" curl -sf --max-time 2 --interface 10.88.0.13 http://10.88.0.10:8000/test -o /dev/null
+wait $HOLD
+# From outside the tunnel (routed to a's eth0), the source address proves nothing.
+ip -n "$NS_S" route add 10.88.0.10/32 via 198.18.0.1
+check "/test is not served to the overlay address arriving outside the tunnel" \
+	bash -c "! ip netns exec $NS_S curl -s --max-time 1 http://10.88.0.10:8000/test"
+before=$(grep -c "serving request from" "$TMP/a/agent.log")
+ip netns exec "$NS_B" curl -s --max-time 10 $(printf 'http://10.88.0.10:8000/test %.0s' $(seq 30)) >/dev/null
+lines=$(($(grep -c "serving request from" "$TMP/a/agent.log") - before))
+check "30 /test requests in a row add at most one log line ($lines)" test "$lines" -le 1
+
+# ---- /test: a process holding the port is reported, and outlasted ----
+ctl b set >/dev/null # no address: b closes its /test listener
+mkdir -p "$TMP/fake" && echo '{"wg_ip": "fake"}' >"$TMP/fake/test"
+ip netns exec "$NS_B" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	busybox httpd -f -p 8000 -h "$TMP/fake" &
+SQUAT=$!
+track_pid $SQUAT busybox
+retry 3 ip netns exec "$NS_B" ss -Hltn sport = :8000
+ctl b set --address 10.88.0.11/24 --peer "$KEY_A,endpoint=198.18.0.1:51820,allowed=10.88.0.10/32,keepalive=25" >/dev/null
+check "b reports loudly that another process holds the /test port" \
+	retry 3 grep -q "error: cannot serve /test on 10.88.0.11:8000.*another process holds the port" "$TMP/b/agent.log"
+kill_tracked $SQUAT busybox
+wait_gone $SQUAT
+check "b serves /test itself once the port is free" retry 6 bash -c \
+	"ip netns exec $NS_A curl -sf --max-time 1 http://10.88.0.11:8000/test | grep -q '\"wg_ip\": \"10.88.0.11/32\"'"
+
 # ---- garbage and oversized frames ----
 out=$(ctl a garbage 100)
 check "garbage gets an INVALID answer ($out)" bash -c "echo '$out' | grep -q 'status INVALID'"

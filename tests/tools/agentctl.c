@@ -6,10 +6,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agentclient.h"
@@ -29,6 +32,8 @@ static void usage(FILE *f)
 		"  stun HOST:PORT                STUN Binding from the WireGuard port; prints the mapping\n"
 		"  raw HEX                       send raw bytes as one packet, print the answer\n"
 		"  garbage N                     send N random bytes as one packet, print the answer\n"
+		"  stall N                       pipeline N GetDevice requests, never read the answers,\n"
+		"                                wait (up to -t) for the agent to hang up\n"
 		"Options: -s socket (default %s), -t timeout in ms (default 5000)\n",
 		AGENT_DEFAULT_SOCKET);
 }
@@ -302,6 +307,49 @@ static int cmd_raw(int fd, const uint8_t *buf, size_t len, int timeout)
 	return 0;
 }
 
+static int64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A client that never reads: the agent must drop it rather than wait for it. */
+static int cmd_stall(int fd, unsigned long n, int timeout, P2pwg__Request *req)
+{
+	P2pwg__GetDevice get = P2PWG__GET_DEVICE__INIT;
+	int64_t start = ms_now(), left;
+	unsigned long sent = 0;
+	uint8_t buf[64];
+	size_t len;
+
+	req->msg_case = P2PWG__REQUEST__MSG_GET_DEVICE;
+	req->get_device = &get;
+	len = p2pwg__request__pack(req, buf);
+	while ((left = start + timeout - ms_now()) > 0) {
+		struct pollfd pfd = { .fd = fd, .events = sent < n ? POLLOUT : POLLRDHUP };
+
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		if (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR))
+			break;
+		if (send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			if (errno != EAGAIN)
+				break;
+			continue;
+		}
+		sent++;
+	}
+	if (left <= 0) {
+		printf("sent %lu requests; still connected after %d ms\n", sent, timeout);
+		return 1;
+	}
+	printf("sent %lu requests; the agent hung up after %lld ms\n", sent,
+	       (long long)(ms_now() - start));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *sock = AGENT_DEFAULT_SOCKET;
@@ -391,6 +439,8 @@ int main(int argc, char **argv)
 			buf[i] = (uint8_t)(rand() & 0xff);
 		ret = cmd_raw(fd, buf, n, timeout);
 		free(buf);
+	} else if (!strcmp(cmd, "stall") && optind + 1 < argc) {
+		ret = cmd_stall(fd, strtoul(argv[optind + 1], NULL, 10), timeout, &req);
 	} else {
 		usage(stderr);
 		ret = 2;

@@ -899,10 +899,10 @@ static void test_malformed(void **state)
 	assert_true(f.resp->id == 0);
 	still_serving();
 
-	handle_raw(buf, sizeof(buf), AGENT_MSG_MAX + 1);
+	handle_raw(buf, sizeof(buf), AGENT_REQUEST_MAX + 1);
 	assert_int_equal(f.resp->status, INVALID);
 	assert_true(f.resp->id == 0);
-	assert_non_null(strstr(f.resp->error, "262144"));
+	assert_non_null(strstr(f.resp->error, "65536"));
 	assert_int_equal(f.n_set, 0);
 	still_serving();
 
@@ -918,6 +918,94 @@ static void test_malformed(void **state)
 		assert_int_equal(f.n_replies, before + 1);
 	}
 	still_serving();
+}
+
+/* A frame of empty peers costs protobuf-c a struct per 2 bytes: it is refused
+ * by size before any of it is unpacked. */
+static void test_oversize_frame_refused_before_unpacking(void **state)
+{
+	size_t n_peers = 40000, body = 2 * n_peers, len = 0;
+	uint8_t *buf = malloc(body + 16);
+
+	assert_non_null(buf);
+	buf[len++] = 0x22; /* Request.set_peers */
+	for (size_t v = body; ; v >>= 7) {
+		buf[len++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+		if (v < 0x80)
+			break;
+	}
+	for (size_t i = 0; i < n_peers; i++) {
+		buf[len++] = 0x1a; /* SetPeers.peers, empty */
+		buf[len++] = 0x00;
+	}
+	assert_true(len > AGENT_REQUEST_MAX && len < 256 * 1024);
+	handle_raw(buf, len, len);
+	free(buf);
+	assert_int_equal(f.resp->status, INVALID);
+	assert_non_null(strstr(f.resp->error, "exceeds the 65536-byte limit"));
+	assert_int_equal(f.n_set, 0);
+	still_serving();
+}
+
+/* Under the size cap, a frame of empty peers would still unpack to ~3.9 MB:
+ * the unpacking stops at its heap budget. */
+static void test_small_frame_of_many_elements_stops_at_heap_budget(void **state)
+{
+	size_t n_peers = (AGENT_REQUEST_MAX - 8) / 2, len = 0;
+	uint8_t *buf = malloc(AGENT_REQUEST_MAX);
+
+	assert_non_null(buf);
+	buf[len++] = 0x22; /* Request.set_peers */
+	for (size_t v = 2 * n_peers;; v >>= 7) {
+		buf[len++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+		if (v < 0x80)
+			break;
+	}
+	for (size_t i = 0; i < n_peers; i++) {
+		buf[len++] = 0x1a; /* SetPeers.peers, empty */
+		buf[len++] = 0x00;
+	}
+	assert_true(len <= AGENT_REQUEST_MAX);
+	handle_raw(buf, len, len);
+	free(buf);
+	assert_int_equal(f.resp->status, INVALID);
+	assert_non_null(strstr(f.resp->error, "needs over 1048576 bytes to unpack"));
+	assert_int_equal(f.n_set, 0);
+	still_serving();
+}
+
+/* The cap leaves room for the largest request a valid SetPeers can be. */
+static void test_largest_set_peers_fits_the_cap(void **state)
+{
+	struct treq *r = set_peers("10.88.0.1", 24);
+	P2pwg__Response *resp;
+	size_t len;
+	char ip[16];
+
+	r->sp.listen_port = 65535;
+	for (unsigned i = 1; i <= AGENT_MAX_PEERS; i++) {
+		struct tpeer *t = add_peer(r, i);
+
+		peer_ep(t, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 65535);
+		for (unsigned j = 0; j < AGENT_MAX_ALLOWEDIPS; j++) {
+			snprintf(ip, sizeof(ip), "10.88.0.%u", 1 + (i + j) % 254);
+			peer_aip(t, ip, 32);
+		}
+		t->p.keepalive = AGENT_MAX_KEEPALIVE;
+		t->p.last_handshake_sec = INT64_MIN;
+		t->p.rx_bytes = UINT64_MAX;
+		t->p.tx_bytes = UINT64_MAX;
+	}
+	next_id = UINT64_MAX - 1;
+	r->req.id = UINT64_MAX;
+	len = p2pwg__request__get_packed_size(&r->req);
+	assert_int_equal(len, 62994); /* as computed in agent.h */
+	assert_true(len <= AGENT_REQUEST_MAX);
+	resp = call(&r->req);
+	assert_null(strstr(resp->error, "exceeds"));
+	assert_null(strstr(resp->error, "to unpack"));
+	next_id = 100;
+	free(r);
 }
 
 static void test_unknown_request(void **state)
@@ -1232,6 +1320,9 @@ int main(void)
 		T(test_change_one_endpoint),
 		T(test_remove_one_peer),
 		T(test_malformed),
+		T(test_oversize_frame_refused_before_unpacking),
+		T(test_largest_set_peers_fits_the_cap),
+		T(test_small_frame_of_many_elements_stops_at_heap_budget),
 		T(test_unknown_request),
 		T(test_stun_exchange),
 		T(test_stun_timeout),

@@ -8,11 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "log.h"
 #include "testsrv.h"
 
 #define C(s) testsrv_classify(s, strlen(s))
@@ -126,7 +128,7 @@ static void test_socket(void **state)
 	char resp[1024], *body;
 	int ret, c;
 
-	testsrv_init(&t);
+	testsrv_init(&t, "lo");
 	assert_int_equal(t.listen_fd, -1);
 	ret = testsrv_bind(&t, &lo);
 	if (ret == -EADDRINUSE)
@@ -176,12 +178,190 @@ static void test_socket(void **state)
 	testsrv_close(&t);
 }
 
+/* A TCP connection from src to 127.0.0.1:8000, accepted by the server. */
+static int connect_from(struct testsrv *t, const char *src, uint64_t now_ms)
+{
+	struct sockaddr_in from = { .sin_family = AF_INET };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(TESTSRV_PORT),
+				  .sin_addr = t->addr };
+	struct pollfd pfd = { .fd = t->listen_fd, .events = POLLIN };
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(c >= 0);
+	assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+	assert_int_equal(bind(c, (struct sockaddr *)&from, sizeof(from)), 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&to, sizeof(to)), 0);
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	testsrv_accept(t, now_ms);
+	return c;
+}
+
+static int n_open(const struct testsrv *t)
+{
+	int n = 0;
+
+	for (int i = 0; i < TESTSRV_MAX_CONNS; i++)
+		n += t->conns[i].fd >= 0;
+	return n;
+}
+
+static int bind_lo(struct testsrv *t)
+{
+	struct in_addr lo = { .s_addr = htonl(INADDR_LOOPBACK) };
+	int ret;
+
+	testsrv_init(t, "lo");
+	ret = testsrv_bind(t, &lo);
+	if (ret == -EADDRINUSE)
+		skip(); /* something else on this machine serves :8000 */
+	assert_int_equal(ret, 0);
+	return ret;
+}
+
+static void test_idle_connections_from_one_peer_do_not_lock_out_others(void **state)
+{
+	struct testsrv t;
+	int idle[40], other;
+	char resp[1024];
+	ssize_t n;
+
+	bind_lo(&t);
+	for (int i = 0; i < 40; i++)
+		idle[i] = connect_from(&t, "127.0.0.1", 1000);
+	assert_int_equal(n_open(&t), TESTSRV_MAX_PER_SOURCE);
+
+	/* Another peer is still served. */
+	other = connect_from(&t, "127.0.0.2", 1000);
+	assert_int_equal(n_open(&t), TESTSRV_MAX_PER_SOURCE + 1);
+	assert_int_equal(send(other, "GET /test HTTP/1.1\r\n\r\n", 22, 0), 22);
+	for (int i = 0; i < TESTSRV_MAX_CONNS; i++) {
+		struct pollfd pfd = { .fd = t.conns[i].fd, .events = POLLIN };
+
+		if (t.conns[i].fd >= 0 && t.conns[i].peer.sin_addr.s_addr == htonl(0x7f000002)) {
+			assert_int_equal(poll(&pfd, 1, 2000), 1);
+			testsrv_input(&t, i, 1000);
+		}
+	}
+	n = read(other, resp, sizeof(resp) - 1);
+	assert_true(n > 17);
+	assert_int_equal(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17), 0);
+
+	/* The idle ones are dropped after a short deadline. */
+	assert_int_equal(testsrv_tick(&t, 1000 + TESTSRV_TIMEOUT_MS), -1);
+	assert_int_equal(n_open(&t), 0);
+	for (int i = 0; i < 40; i++)
+		close(idle[i]);
+	close(other);
+	testsrv_close(&t);
+}
+
+/* Capture what the log writes to stderr while fn runs. */
+static char *capture_log(void (*fn)(struct testsrv *), struct testsrv *t)
+{
+	static char out[8192];
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	assert_non_null(f);
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	fn(t);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	return out;
+}
+
+static void fifty_gets(struct testsrv *t)
+{
+	char resp[512];
+
+	for (int k = 0; k < 50; k++) {
+		int c = connect_from(t, "127.0.0.1", 1000 + (uint64_t)k);
+
+		assert_int_equal(send(c, "GET /test HTTP/1.1\r\n\r\n", 22, 0), 22);
+		for (int i = 0; i < TESTSRV_MAX_CONNS; i++) {
+			struct pollfd pfd = { .fd = t->conns[i].fd, .events = POLLIN };
+
+			if (t->conns[i].fd < 0)
+				continue;
+			assert_int_equal(poll(&pfd, 1, 2000), 1);
+			testsrv_input(t, i, 1000 + (uint64_t)k);
+		}
+		assert_true(read(c, resp, sizeof(resp)) > 0);
+		close(c);
+	}
+}
+
+static void test_requests_are_logged_at_a_bounded_rate(void **state)
+{
+	struct testsrv t;
+	const char *log, *p;
+	int lines = 0;
+
+	bind_lo(&t);
+	log = capture_log(fifty_gets, &t);
+	for (p = log; (p = strstr(p, "serving request from")); p++)
+		lines++;
+	assert_int_equal(lines, 1);
+	testsrv_close(&t);
+}
+
+/* Bind 127.0.0.1 while the port is held, and retry twice. */
+static void bind_held(struct testsrv *t)
+{
+	struct in_addr lo = { .s_addr = htonl(INADDR_LOOPBACK) };
+
+	assert_int_equal(testsrv_bind(t, &lo), -EADDRINUSE);
+	assert_int_equal(t->listen_fd, -1);
+	assert_int_equal(testsrv_tick(t, 1000), TESTSRV_RETRY_MS);
+	assert_int_equal(testsrv_tick(t, 1000 + TESTSRV_RETRY_MS), TESTSRV_RETRY_MS);
+	assert_int_equal(t->listen_fd, -1);
+}
+
+static void test_port_taken_fails_loudly_and_is_retried(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TESTSRV_PORT),
+				   .sin_addr = { htonl(INADDR_LOOPBACK) } };
+	int one = 1, squatter = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct testsrv t;
+	const char *log, *p;
+	int errors = 0;
+
+	/* Whoever holds the port, with any socket option, keeps the agent out. */
+	setsockopt(squatter, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(squatter, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(squatter, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		skip();
+	assert_int_equal(listen(squatter, 8), 0);
+	testsrv_init(&t, "lo");
+	/* Retried while the port is held, with one error line that says why. */
+	log = capture_log(bind_held, &t);
+	for (p = log; (p = strstr(p, "error: cannot serve /test on 127.0.0.1:8000")); p++)
+		errors++;
+	assert_int_equal(errors, 1);
+	assert_non_null(strstr(log, "another process holds the port"));
+	/* ...and served as soon as it is free. */
+	close(squatter);
+	assert_int_equal(testsrv_tick(&t, 1000 + 2 * TESTSRV_RETRY_MS), -1);
+	assert_true(t.listen_fd >= 0);
+	testsrv_close(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_response),
 		cmocka_unit_test(test_socket),
+		cmocka_unit_test(test_idle_connections_from_one_peer_do_not_lock_out_others),
+		cmocka_unit_test(test_requests_are_logged_at_a_bounded_rate),
+		cmocka_unit_test(test_port_taken_fails_loudly_and_is_retried),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
