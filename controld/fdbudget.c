@@ -23,7 +23,7 @@ int fdbudget_apply(unsigned need, rlim_t *soft)
 		rlim_t want = r.rlim_max != RLIM_INFINITY && r.rlim_max < need ? r.rlim_max : need;
 
 		if (want > r.rlim_cur) {
-			struct rlimit n = { .rlim_cur = want, .rlim_max = r.rlim_max };
+			struct rlimit n = {.rlim_cur = want, .rlim_max = r.rlim_max};
 
 			if (setrlimit(RLIMIT_NOFILE, &n) < 0) {
 				ret = -errno;

@@ -56,7 +56,8 @@ static int send_doc(h2o_req_t *req, int status, const char *reason, const char *
 	free(body);
 	req->res.status = status;
 	req->res.reason = reason;
-	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, strlen(type));
+	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type,
+		       strlen(type));
 	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
 		       H2O_STRLIT("no-store"));
 	h2o_send_inline(req, copy, len);
@@ -135,6 +136,17 @@ static void on_conn_close(void *data)
 	listener_update(lis);
 }
 
+/* accept() found no descriptor (or kernel memory) left: rest, then retry. */
+static void listener_rest(struct listener *lis, int err)
+{
+	if (!lis->warned)
+		log_warn("http", "%s listener: %s; not accepting for %d ms at a time",
+			 lis->what, strerror(err), EMFILE_BACKOFF_MS);
+	lis->warned = true;
+	lis->resting = true;
+	loop_timer_arm(lis->l, &lis->rest, EMFILE_BACKOFF_MS);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
 	struct listener *lis = listener->data;
@@ -143,14 +155,8 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 		h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
 
 		if (!sock) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				if (!lis->warned)
-					log_warn("http", "%s listener: %s; not accepting for %d ms at a time until one is free",
-						 lis->what, strerror(errno), EMFILE_BACKOFF_MS);
-				lis->warned = true;
-				lis->resting = true;
-				loop_timer_arm(lis->l, &lis->rest, EMFILE_BACKOFF_MS);
-			}
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				listener_rest(lis, errno);
 			break;
 		}
 		lis->warned = false;
@@ -160,7 +166,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 		h2o_accept(&lis->accept_ctx, sock);
 	}
 	if (lis->conns >= lis->max && !lis->warned_full) {
-		log_warn("http", "%s listener: %u connections open, the most allowed; new ones wait",
+		log_warn("http", "%s listener: %u connections open, the most allowed; others wait",
 			 lis->what, lis->conns);
 		lis->warned_full = true;
 	}

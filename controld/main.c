@@ -59,7 +59,9 @@ static void raise_nofile(void)
 	rlim_t soft = 0;
 	int ret = fdbudget_apply(need, &soft);
 
-	log_info("http", "descriptors: budget %u (%u client connections x%u, %u+%u served, %u other); limit %llu",
+	log_info("http",
+		 "descriptors: budget %u (%u client connections x%u, %u+%u served, %u other); "
+		 "limit %llu",
 		 need, LOOP_MAX_CONNECTIONS, LOOP_FDS_PER_CONNECTION, HTTPD_MAX_CONNECTIONS,
 		 HTTPD_MAX_STATUS_CONNECTIONS, FDBUDGET_SPARE, (unsigned long long)soft);
 	if (ret)

@@ -15,7 +15,7 @@
 
 static void set_nofile(rlim_t soft, rlim_t hard)
 {
-	struct rlimit r = { .rlim_cur = soft, .rlim_max = hard };
+	struct rlimit r = {.rlim_cur = soft, .rlim_max = hard};
 
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &r), 0);
 }
@@ -35,7 +35,7 @@ static void test_budget_covers_245_peers_and_the_server(void **state)
 	/* node.json and /test for 245 peers, each connection twice (curl + h2o's dup). */
 	assert_true(LOOP_MAX_CONNECTIONS >= 2 * 245 + 1);
 	assert_true(need >= 2 * LOOP_MAX_CONNECTIONS + HTTPD_MAX_CONNECTIONS +
-				    HTTPD_MAX_STATUS_CONNECTIONS);
+				HTTPD_MAX_STATUS_CONNECTIONS);
 	/* More than the usual default soft limit: it must be raised at start. */
 	assert_true(need > 1024);
 }
@@ -82,10 +82,10 @@ static void test_hard_limit_below_budget_is_reported(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_budget_covers_245_peers_and_the_server),
-		cmocka_unit_test(test_soft_limit_raised_to_the_budget),
-		cmocka_unit_test(test_soft_limit_never_lowered),
-		cmocka_unit_test(test_hard_limit_below_budget_is_reported),
+	    cmocka_unit_test(test_budget_covers_245_peers_and_the_server),
+	    cmocka_unit_test(test_soft_limit_raised_to_the_budget),
+	    cmocka_unit_test(test_soft_limit_never_lowered),
+	    cmocka_unit_test(test_hard_limit_below_budget_is_reported),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
