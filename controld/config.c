@@ -14,13 +14,14 @@
 #define VERSION "0.1.0"
 
 /* One table drives the environment, the flags and --help. */
-enum kind { K_STR, K_URL, K_PREFIX, K_UINT, K_LISTEN, K_STUN, K_LEVEL, K_BOOL };
+enum kind { K_STR, K_URL, K_PREFIX, K_UINT, K_LISTEN, K_STUN, K_LEVEL, K_BOOL, K_LISTEN_OPT };
 
 struct setting {
 	const char *env, *flag, *def, *help;
 	enum kind kind;
 	unsigned min, max;
-	size_t off; /* K_UINT (unsigned), K_BOOL (bool), K_STR (char array of max + 1) */
+	size_t off; /* K_UINT (unsigned), K_BOOL (bool), K_STR (char array of max + 1),
+		     * K_LISTEN_OPT (struct sockaddr_in) */
 	unsigned scale; /* K_UINT: stored value = given value * scale */
 };
 
@@ -30,7 +31,7 @@ static const struct setting settings[] = {
 	{ "GIST_URL", "gist-url", NULL, "URL of the peer list (a JSON array of node.json URLs)", K_URL, 0, 0, 0, 0 },
 	{ "P2PWG_OVERLAY", "overlay", "10.88.0.0/24", "overlay prefix", K_PREFIX, 0, 0, 0, 0 },
 	{ "P2PWG_BASE_OFFSET", "base-offset", "10", "address of list position i: prefix + offset + i", K_UINT, 1, 65535, AT(base_offset), .scale = 1 },
-	{ "P2PWG_LISTEN", "listen", "0.0.0.0:8080", "HTTP address for /node.json, /status, /metrics", K_LISTEN, 0, 0, 0, 0 },
+	{ "P2PWG_LISTEN", "listen", "0.0.0.0:8080", "public HTTP address for /node.json and /healthz", K_LISTEN, 0, 0, 0, 0 },
 	{ "P2PWG_AGENT_SOCKET", "agent-socket", "/run/p2pwg/agent.sock", "wgagent's control socket", K_STR, 1, 107, AT(agent_socket) },
 	{ "P2PWG_STUN_SERVERS", "stun-servers", "stun.l.google.com:19302,stun.cloudflare.com:3478", "STUN servers, comma separated host:port (at least two to tell the NAT kind)", K_STUN, 0, 0, 0, 0 },
 	{ "P2PWG_POLL_INTERVAL", "poll-interval", "15", "seconds between peer list polls", K_UINT, 1, 3600, AT(poll_interval_s), .scale = 1 },
@@ -42,6 +43,7 @@ static const struct setting settings[] = {
 	{ "P2PWG_ALLOW_HTTP", "allow-http", "0", "accept http:// URLs (tests only)", K_BOOL, 0, 0, AT(allow_http) },
 	{ "P2PWG_ALLOW_ROOT", "allow-root", "0", "run even as root (not recommended)", K_BOOL, 0, 0, AT(allow_root) },
 	{ "P2PWG_SELF_URL", "self-url", "", "this node's own URL in the list (optional; found by key otherwise)", K_STR, 0, 2047, AT(self_url) },
+	{ "P2PWG_STATUS_LISTEN", "status-listen", "127.0.0.1:8081", "HTTP address for /status and /metrics (keep it private; off to disable)", K_LISTEN_OPT, 0, 0, AT(status_listen) },
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -63,6 +65,14 @@ static void usage(FILE *f)
 		fprintf(f, "\n");
 	}
 	fprintf(f, "  --help, --version\n");
+}
+
+static const struct setting *setting_named(const char *env)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		if (!strcmp(settings[i].env, env))
+			return &settings[i];
+	return NULL;
 }
 
 static int bad(FILE *err, const struct setting *s, const char *v, const char *why)
@@ -126,6 +136,16 @@ static int apply(struct config *c, const struct setting *s, const char *v, FILE 
 		if (netaddr_parse_endpoint4(v, &c->listen))
 			return bad(err, s, v, "an IPv4 address and port, e.g. 0.0.0.0:8080");
 		return 0;
+	case K_LISTEN_OPT: {
+		struct sockaddr_in *a = (struct sockaddr_in *)((char *)c + s->off);
+
+		memset(a, 0, sizeof(*a));
+		if (!*v || !strcmp(v, "off"))
+			return 0;
+		if (netaddr_parse_endpoint4(v, a) || !a->sin_port)
+			return bad(err, s, v, "an IPv4 address and port, e.g. 127.0.0.1:8081, or off");
+		return 0;
+	}
 	case K_STUN: {
 		char buf[1100], *save = NULL, *tok;
 
@@ -229,7 +249,7 @@ int config_parse(struct config *c, int argc, char **argv, char **envp, FILE *out
 		return bad(err, &settings[0], c->gist_url,
 			   c->allow_http ? "an http(s):// URL without spaces" : "an https:// URL without spaces");
 	if (c->self_url[0] && !valid_url(c->self_url, c->allow_http))
-		return bad(err, &settings[N_SETTINGS - 1], c->self_url, "an https:// URL");
+		return bad(err, setting_named("P2PWG_SELF_URL"), c->self_url, "an https:// URL");
 	if ((uint64_t)c->base_offset >= ((uint64_t)1 << (32 - c->overlay_len)) - 1) {
 		char v[16];
 

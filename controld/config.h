@@ -32,6 +32,7 @@ struct config {
 	bool allow_http;
 	bool allow_root;
 	char self_url[2048]; /* optional: this node's own URL in the list */
+	struct sockaddr_in status_listen; /* /status and /metrics; sin_port 0: off */
 };
 
 /*

@@ -300,9 +300,16 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, o->timeout_ms);
 	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, protos);
-	curl_easy_setopt(t->easy, CURLOPT_REDIR_PROTOCOLS_STR, protos);
-	curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 1L);
+	/* A redirect must not turn a fetch into a request to wherever the answer
+	 * points (127.0.0.1, the overlay, a metadata service): off unless asked,
+	 * and then only to https, where the certificate check decides. */
+	curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, o->follow_https_redirects ? 1L : 0L);
+	curl_easy_setopt(t->easy, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	curl_easy_setopt(t->easy, CURLOPT_MAXREDIRS, 3L);
+	/* http_proxy and friends in the environment would carry overlay probes and
+	 * peers' documents through a third party: controld always connects itself. */
+	curl_easy_setopt(t->easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(t->easy, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
 	curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
@@ -359,6 +366,9 @@ struct loop *loop_new(void)
 	curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
 	curl_multi_setopt(l->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+	/* Over the cap curl queues transfers instead of opening descriptors. */
+	curl_multi_setopt(l->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)LOOP_MAX_CONNECTIONS);
+	curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)LOOP_MAX_IDLE_CONNECTIONS);
 	return l;
 }
 

@@ -46,7 +46,14 @@ struct fetch_opts {
 	const char *if_none_match; /* NULL: none */
 	const char *ca_bundle;     /* NULL: system default */
 	bool allow_http;
+	bool follow_https_redirects; /* up to 3, to https:// only; else none */
 };
+
+/* libcurl's connections: one per peer for node.json and one for /test, plus
+ * the list; each costs two descriptors (curl's and the dup h2o watches). */
+#define LOOP_MAX_CONNECTIONS (2 * 245 + 8) /* 245: MESH_MAX_PEERS */
+#define LOOP_MAX_IDLE_CONNECTIONS (245 + 8)
+#define LOOP_FDS_PER_CONNECTION 2
 
 struct loop;
 

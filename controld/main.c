@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fdbudget.h"
 #include "httpd.h"
 #include "log.h"
 #include "loop.h"
@@ -51,6 +52,24 @@ static int drop_privileges(void)
 	return 0;
 }
 
+/* 245 peers need more descriptors than the usual soft limit of 1024. */
+static void raise_nofile(void)
+{
+	unsigned need = fdbudget_need();
+	rlim_t soft = 0;
+	int ret = fdbudget_apply(need, &soft);
+
+	log_info("http",
+		 "descriptors: budget %u (%u client connections x%u, %u+%u served, %u other); "
+		 "limit %llu",
+		 need, LOOP_MAX_CONNECTIONS, LOOP_FDS_PER_CONNECTION, HTTPD_MAX_CONNECTIONS,
+		 HTTPD_MAX_STATUS_CONNECTIONS, FDBUDGET_SPARE, (unsigned long long)soft);
+	if (ret)
+		log_warn("http", "cannot raise the descriptor limit to %u (%s): with many peers "
+				 "fetches may fail for want of descriptors; raise the hard limit (ulimit -Hn)",
+			 need, ret == -ERANGE ? "hard limit lower" : strerror(-ret));
+}
+
 int main(int argc, char **argv)
 {
 	static struct config c;
@@ -73,6 +92,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		log_err("peer", "libcurl failed to initialise");
 		return 1;
@@ -83,9 +103,10 @@ int main(int argc, char **argv)
 	n = node_new(&c, the_loop);
 	if (!n)
 		return 1;
-	ret = httpd_start(the_loop, n, &c.listen);
+	ret = httpd_start(the_loop, n, &c.listen, &c.status_listen);
 	if (ret) {
-		log_err("http", "cannot listen on port %u: %s", ntohs(c.listen.sin_port), strerror(-ret));
+		log_err("http", "cannot listen on port %u or %u: %s", ntohs(c.listen.sin_port),
+			ntohs(c.status_listen.sin_port), strerror(-ret));
 		return 1;
 	}
 	sigemptyset(&mask);

@@ -99,7 +99,7 @@ static struct fetch_opts https_opts(struct node *n, size_t max)
 {
 	return (struct fetch_opts){ .timeout_ms = n->c->http_timeout_ms, .max_bytes = max,
 				    .ca_bundle = n->c->ca_bundle[0] ? n->c->ca_bundle : NULL,
-				    .allow_http = n->c->allow_http };
+				    .allow_http = n->c->allow_http, .follow_https_redirects = true };
 }
 
 /* ==== deciding and applying the peer set ==== */

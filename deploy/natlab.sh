@@ -106,7 +106,7 @@ echo
 echo "== n0 as wireguard-tools sees it (wg show)"
 natlab_wg 0
 echo
-echo "== who reaches whom, from each controld's /status (http://127.0.0.1:8080/status in each node)"
+echo "== who reaches whom, from each controld's /status (http://127.0.0.1:8081/status inside each node, a loopback-only listener)"
 natlab_table $(seq 0 $((NODES - 1)))
 echo
 natlab_matrix "$NODES"
@@ -136,7 +136,7 @@ if [ $KEEP = 1 ]; then
 
 The lab stays up until Ctrl-C. To look inside (node K is namespace $NL_P-nK):
   ip netns exec $(nl_ns 0) wg show
-  ip netns exec $(nl_ns 0) curl -s 127.0.0.1:8080/status | jq
+  ip netns exec $(nl_ns 0) curl -s 127.0.0.1:8081/status | jq
   ip netns exec $(nl_ns 0) ping 10.88.0.11
   tail -f $LABDIR/n0/controld.log
 HINT

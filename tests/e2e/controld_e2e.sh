@@ -95,10 +95,13 @@ start_agent() { # name ns
 	[ -f "$TMP/$1/wireguard-go.p2c$ID-w$1.pid" ] && track_pid "$(cat "$TMP/$1/wireguard-go.p2c$ID-w$1.pid")" wireguard-go
 	return 0
 }
+# http_proxy points nowhere: /test must not go through it. The soft descriptor
+# limit is the usual 1024: controld must raise it to its budget itself.
 start_controld() { # name ns
 	ip netns exec "$2" env GIST_URL=https://198.18.0.254/list.json P2PWG_CA_BUNDLE="$TMP/ca.pem" \
 		P2PWG_AGENT_SOCKET="$TMP/$1/agent.sock" P2PWG_STUN_SERVERS=198.18.0.3:3478,198.18.0.3:3479 \
-		P2PWG_POLL_INTERVAL=2 P2PWG_TEST_INTERVAL=2 P2PWG_HTTP_TIMEOUT=2 \
+		P2PWG_POLL_INTERVAL=2 P2PWG_TEST_INTERVAL=2 P2PWG_HTTP_TIMEOUT=2 http_proxy=http://127.0.0.1:9 \
+		prlimit --nofile=1024:8192 \
 		setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$CONTROLD" >>"$TMP/$1/controld.log" 2>&1 &
 	local pid=$!
 	track_pid $pid controld
@@ -125,20 +128,30 @@ check "node.json self_url is this node's list entry" bash -c "echo '$DOC' | grep
 check "two STUN servers agree: nat open, mapping endpoint-independent" bash -c "echo '$DOC' | grep -q '\"nat\": \"open\"' && echo '$DOC' | grep -q 'endpoint-independent'"
 check "wgagent on a has b as its peer, endpoint from b's node.json" retry 10 bash -c "ip netns exec $NS_A wg show p2c$ID-wa dump | grep -qF '$KEY_B	(none)	198.18.0.2:51820	10.88.0.11/32'"
 check "ping a -> b over the overlay" retry 15 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
-check "controld tests /test over the overlay and logs it" retry 10 grep -q '\[http\] connected to 10.88.0.11: {"wg_ip": "10.88.0.11/32"' "$TMP/a/controld.log"
+check "controld tests /test over the overlay (ignoring http_proxy) and logs it" retry 10 grep -q '\[http\] connected to 10.88.0.11: {"wg_ip": "10.88.0.11/32"' "$TMP/a/controld.log"
 check "controld logs the peer in the prototype's words" grep -q "\[wg\] peer ${KEY_B:0:8} at position 1 endpoint 198.18.0.2:51820" "$TMP/a/controld.log"
 check "controld logs its STUN result" grep -q "\[stun\] open 198.18.0.1:51820" "$TMP/a/controld.log"
 check "controld logs traffic" retry 10 grep -q "\[wg\] traffic rx=[0-9]*B tx=[0-9]*B" "$TMP/a/controld.log"
 
 # ---- /status, /metrics, /healthz ----
-ST=$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8080/status)
-check "/status shows b as direct with a passing /test" retry 10 bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8080/status | tr -d ' \n' | grep -q '\"position\":1,\"url\":\"https://198.18.0.254/b/node.json\".*\"test\":{\"ok\":true.*\"state\":\"direct\"'"
+ST=$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8081/status)
+check "/status shows b as direct with a passing /test" retry 10 bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8081/status | tr -d ' \n' | grep -q '\"position\":1,\"url\":\"https://198.18.0.254/b/node.json\".*\"test\":{\"ok\":true.*\"state\":\"direct\"'"
 check "/status shows this node's overlay address and agent" bash -c "echo '$ST' | tr -d ' \n' | grep -q '\"agent\":\"connected\".*\"overlay_ip\":\"10.88.0.10/32\"'"
-M=$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8080/metrics)
+M=$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8081/metrics)
 check "/metrics: self found, one direct peer" bash -c "echo '$M' | grep -q '^p2pwg_self_found 1' && echo '$M' | grep -q '^p2pwg_peers_direct 1'"
-check "/metrics: the list is polled with ETag (304s counted)" retry 10 bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8080/metrics | grep -q 'result=\"not_modified\"} [1-9]'"
+check "/metrics: the list is polled with ETag (304s counted)" retry 10 bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8081/metrics | grep -q 'result=\"not_modified\"} [1-9]'"
 check "/healthz answers ok" test "$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8080/healthz)" = ok
 check "other paths are 404" test "$(ip netns exec "$NS_A" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/other)" = 404
+code() { ip netns exec "$1" curl -s -o /dev/null -w '%{http_code}' "$2"; }
+PUB_CODES="$(code "$NS_A" http://127.0.0.1:8080/status) $(code "$NS_A" http://127.0.0.1:8080/metrics)"
+check "/status and /metrics are not served on the public port ($PUB_CODES)" test "$PUB_CODES" = "404 404"
+check "nor through the gateway" test "$(ip netns exec "$NS_G" curl -s -o /dev/null -w '%{http_code}' --cacert "$TMP/ca.pem" https://198.18.0.254/a/status)" = 404
+check "the status listener is loopback only: refused from another host" bash -c "! ip netns exec $NS_G curl -s -m 2 http://198.18.0.1:8081/status"
+check "/node.json is served on the status listener too" bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8081/node.json | grep -q wg_pubkey"
+NOFILE=$(awk '/^Max open files/ {print $4}' /proc/$CTLD_a/limits)
+BUDGET=$(sed -n 's/.*descriptors: budget \([0-9]*\).*/\1/p' "$TMP/a/controld.log" | head -1)
+e2e_log "descriptor budget ${BUDGET:-?}, soft limit $NOFILE (started with 1024)"
+check "controld raises its descriptor limit from 1024 to its budget ($BUDGET, limit $NOFILE)" bash -c "[ -n '$BUDGET' ] && [ '$NOFILE' -ge '$BUDGET' ] && [ '$BUDGET' -gt 1024 ]"
 check "controld runs unprivileged (uid $NOBODY)" test "$(awk '/^Uid/ {print $2}' /proc/$CTLD_a/status)" = $NOBODY
 check "controld holds no capabilities" test "$(awk '/^CapEff/ {print $2}' /proc/$CTLD_a/status)" = 0000000000000000
 check "no private key in controld's log or its documents" bash -c "! grep -qF '$(cat "$TMP/a/state/private.key")' '$TMP/a/controld.log' && ! echo '$DOC$ST' | grep -qF '$(cat "$TMP/a/state/private.key")'"
@@ -210,6 +223,109 @@ sleep 2
 check "but keeps b as a peer (the agent removed nothing)" bash -c "! grep -q 'remove peer\|address removed' $TMP/a/agent.log"
 check "and the tunnel to b still carries traffic" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
 kill -CONT "$CTLD_b"
+
+# ---- a peer's /test redirecting to a page on a's loopback: nothing of it is published ----
+# Node c is a fake list entry at position 2 (10.88.0.12); that address sits on a's
+# own loopback, where an nginx answers /test with a redirect to a secret page.
+SECRET=p2pwg-secret-$ID
+mkdir -p "$TMP/www/c" "$TMP/fake"
+echo "{\"wg_pubkey\": \"$(wg genkey | wg pubkey)\", \"overlay_ip\": \"10.88.0.12/32\", \"public_ip\": \"198.18.0.9\", \"public_port\": 51820}" >"$TMP/www/c/node.json"
+chmod -R a+rX "$TMP/www"
+ip -n "$NS_A" addr add 10.88.0.12/32 dev lo
+cat >"$TMP/fake/nginx.conf" <<CONF
+worker_processes 1;
+pid $TMP/fake/nginx.pid;
+error_log $TMP/fake/error.log;
+events { worker_connections 64; }
+http {
+	access_log $TMP/fake/access.log;
+	client_body_temp_path $TMP/fake/body;
+	proxy_temp_path $TMP/fake/proxy;
+	fastcgi_temp_path $TMP/fake/fastcgi;
+	uwsgi_temp_path $TMP/fake/uwsgi;
+	scgi_temp_path $TMP/fake/scgi;
+	server { listen 10.88.0.12:8000; location / { return 302 http://127.0.0.1:8099/secret; } }
+	server { listen 127.0.0.1:8099; access_log $TMP/fake/secret.log; location / { return 200 "$SECRET\n"; } }
+}
+CONF
+ip netns exec "$NS_A" nginx -c "$TMP/fake/nginx.conf" -g 'daemon off;' &
+track_pid $! nginx
+retry 5 ip netns exec "$NS_A" curl -s -o /dev/null http://10.88.0.12:8000/
+echo '["https://198.18.0.254/a/node.json", "https://198.18.0.254/b/node.json", "https://198.18.0.254/c/node.json"]' >"$TMP/www/list.json"
+c_tested() { ip netns exec "$NS_A" curl -s http://127.0.0.1:8081/status | tr -d ' \n' | grep -q '"position":2,[^{]*"test":{"ok":false'; }
+check "a's /status shows c's /test as failed (a redirect is not an answer)" retry 15 c_tested
+check "c's /test was asked once at 10.88.0.12:8000" grep -q '"GET /test HTTP' "$TMP/fake/access.log"
+check "the page c redirects to was never fetched" bash -c "! grep -q 'GET /secret' '$TMP/fake/secret.log'"
+check "the secret is not in a's log" bash -c "! grep -q '$SECRET' '$TMP/a/controld.log'"
+check "nor in a's /status" bash -c "! ip netns exec $NS_A curl -s http://127.0.0.1:8081/status | grep -q '$SECRET'"
+echo "$LIST_OK" >"$TMP/www/list.json"
+
+# ---- port 8080 under abuse: bodies, idle and dripping clients, no descriptors left ----
+rss() { awk "/^$2:/ {print \$2}" /proc/$1/status; }
+RSS0=$(rss "$CTLD_a" VmRSS)
+POST=$(head -c 300M /dev/zero | ip netns exec "$NS_A" curl -s -o /dev/null -m 20 -w '%{http_code} %{size_upload}' -T - -X POST http://127.0.0.1:8080/node.json)
+RSS1=$(rss "$CTLD_a" VmRSS); HWM=$(rss "$CTLD_a" VmHWM)
+e2e_log "figure: 300 MB POST to :8080 -> HTTP ${POST% *} after ${POST#* } bytes sent; controld VmRSS ${RSS0} kB before, ${RSS1} kB after, peak ${HWM} kB"
+# The 413 may be lost to the reset that closing on an unread body causes; what
+# counts is that the upload was cut short.
+check "a 300 MB POST is cut short (HTTP ${POST% *} after ${POST#* } of 314572800 bytes)" test "${POST#* }" -lt 104857600
+check "and controld's memory stays bounded (peak ${HWM} kB, was ${RSS0} kB)" test "$HWM" -lt $((RSS0 + 32768))
+POST=$(ip netns exec "$NS_A" curl -s -o /dev/null -m 5 -w '%{http_code}' -H 'Expect:' -H 'Content-Length: 943718400' -X POST --data-binary x http://127.0.0.1:8080/node.json)
+check "a POST announcing 900 MB is refused at once ($POST)" test "$POST" = 413
+
+# A client that sends nothing, or drips a request byte by byte, is closed after 5 s.
+cat >"$TMP/closed_in.sh" <<'SH'
+# Seconds until controld on 127.0.0.1:8080 gives up on a client that sends
+# nothing (idle) or a request one byte a second (drip). Builtins only.
+s=$SECONDS
+exec 3<>/dev/tcp/127.0.0.1/8080 || exit 1
+[ "$1" = drip ] && printf 'GET /healthz HTTP/1.1\r\n' >&3
+for i in $(seq 20); do
+	[ "$1" = drip ] && { printf X >&3 2>/dev/null || break; }
+	read -r -t 1 -u 3 _; [ $? -le 128 ] && break   # closed (or answered): not a timeout
+done
+echo $((SECONDS - s))
+SH
+T_IDLE=$(ip netns exec "$NS_A" bash "$TMP/closed_in.sh" idle)
+T_DRIP=$(ip netns exec "$NS_A" bash "$TMP/closed_in.sh" drip)
+e2e_log "figure: an idle connection is closed after ${T_IDLE:-?} s, a dripping one after ${T_DRIP:-?} s"
+check "an idle connection is closed within 7 s (${T_IDLE:-none} s)" test "${T_IDLE:-99}" -le 7
+check "a connection dripping its request is closed within 7 s (${T_DRIP:-none} s)" test "${T_DRIP:-99}" -le 7
+
+# 300 idle connections: controld takes at most its cap, without spinning.
+hold() { # NS COUNT SECONDS: open COUNT idle connections to :8080 and keep them
+	# exec: the holder is the one process with the connections, so killing it closes them.
+	ip netns exec "$1" bash -c "for i in \$(seq $2); do exec {f}<>/dev/tcp/127.0.0.1/8080 || break; done; exec sleep $3" >/dev/null 2>&1 &
+	HOLDER=$!
+	track_pid $HOLDER sleep
+}
+nfd() { ls /proc/$1/fd | wc -l; }
+FD0=$(nfd "$CTLD_a")
+hold "$NS_A" 300 30
+sleep 2
+FD1=$(nfd "$CTLD_a"); T0=$(cpu "$CTLD_a"); sleep 3; T1=$(cpu "$CTLD_a")
+e2e_log "figure: 300 idle connections: controld holds $FD1 descriptors (was $FD0), CPU $(( (T1 - T0) * 1000 / TICKS )) ms over 3 s"
+check "with 300 idle connections open controld holds at most 256 of them ($FD1 descriptors, was $FD0)" test "$FD1" -le $((FD0 + 256 + 8))
+check "and does not spin (CPU $(( (T1 - T0) * 1000 / TICKS )) ms over 3 s)" test $(( (T1 - T0) * 1000 / TICKS )) -lt 300
+kill_tracked "$HOLDER" sleep; wait_gone "$HOLDER"
+check "/healthz answers again once they close" retry 8 bash -c "[ \$(ip netns exec $NS_A curl -s -m 2 http://127.0.0.1:8080/healthz) = ok ]"
+
+# No descriptor left (a limit just above what it holds): controld rests, then recovers.
+# Only the soft limit moves, as controld's own uid (this root has no CAP_SYS_RESOURCE to count on).
+LIM=$(awk '/^Max open files/ {print $4 ":" $5}' /proc/$CTLD_a/limits)
+as_nobody() { setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$@"; }
+as_nobody prlimit --pid "$CTLD_a" --nofile=$(( $(nfd "$CTLD_a") + 16 )):"${LIM#*:}"
+hold "$NS_A" 100 30
+sleep 2
+T0=$(cpu "$CTLD_a"); sleep 3; T1=$(cpu "$CTLD_a")
+e2e_log "figure: out of descriptors with 100 connections waiting: CPU $(( (T1 - T0) * 1000 / TICKS )) ms over 3 s"
+check "out of descriptors, controld does not spin (CPU $(( (T1 - T0) * 1000 / TICKS )) ms over 3 s)" test $(( (T1 - T0) * 1000 / TICKS )) -lt 300
+check "and says so in the log" bash -c "[ \$(grep -c 'public listener: Too many open files' '$TMP/a/controld.log') -ge 1 ]"
+kill_tracked "$HOLDER" sleep; wait_gone "$HOLDER"
+check "/healthz answers again once those connections close" retry 10 bash -c "[ \$(ip netns exec $NS_A curl -s -m 2 http://127.0.0.1:8080/healthz) = ok ]"
+tail -3 "$TMP/a/controld.log" | sed 's/^/  a| /'
+as_nobody prlimit --pid "$CTLD_a" --nofile="$LIM"
+check "the tunnel to b stayed up throughout" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
 
 # ---- configuration errors are clear ----
 out=$("$CONTROLD" --gist-url https://x/list.json 2>&1); rc=$?

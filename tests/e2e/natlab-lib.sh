@@ -367,7 +367,8 @@ natlab_remove_node() {
 
 # ---- reading the lab ----
 
-natlab_status() { ip netns exec "$(nl_ns "$1")" curl -s -m 3 http://127.0.0.1:8080/status; }
+# /status is served on a loopback-only listener: read it inside the node.
+natlab_status() { ip netns exec "$(nl_ns "$1")" curl -s -m 3 http://127.0.0.1:8081/status; }
 natlab_nodejson() { # K, fetched through the gateway as a peer would
 	ip netns exec "$NL_GW" curl -s -m 3 --cacert "$NL_DIR/ca.pem" \
 		--resolve "n$1-8080.$NL_DOMAIN:443:$NL_GW_PUB" "$(nl_url "$1")"

@@ -91,6 +91,9 @@ static void test_bad_values_named(void **state)
 		{ "P2PWG_OVERLAY=banana", "P2PWG_OVERLAY" },
 		{ "P2PWG_LISTEN=8080", "P2PWG_LISTEN" },
 		{ "P2PWG_LISTEN=0.0.0.0:0", "P2PWG_LISTEN" },
+		{ "P2PWG_STATUS_LISTEN=8081", "P2PWG_STATUS_LISTEN" },
+		{ "P2PWG_STATUS_LISTEN=127.0.0.1:0", "P2PWG_STATUS_LISTEN" },
+		{ "P2PWG_SELF_URL=ftp://x/node.json", "P2PWG_SELF_URL" },
 		{ "P2PWG_STUN_SERVERS=stun.x", "P2PWG_STUN_SERVERS" },
 		{ "P2PWG_STUN_SERVERS=a:1,b:2,c:3,d:4,e:5", "P2PWG_STUN_SERVERS" },
 		{ "P2PWG_STUN_SERVERS=a:70000", "P2PWG_STUN_SERVERS" },
@@ -137,6 +140,31 @@ static void test_gist_url_rules(void **state)
 	assert_true(r.c.allow_http);
 }
 
+/* /status and /metrics live on a private listener, loopback unless told. */
+static void test_status_listener_private_by_default(void **state)
+{
+	struct run r;
+	char *argv[] = { "controld", NULL };
+	char *argv_off[] = { "controld", "--status-listen", "off", NULL };
+	char *env_other[] = { "GIST_URL=https://a/l", "P2PWG_STATUS_LISTEN=10.0.0.1:9100", NULL };
+	char *env_empty[] = { "GIST_URL=https://a/l", "P2PWG_STATUS_LISTEN=", NULL };
+
+	run(&r, ENV_OK, 1, argv);
+	assert_int_equal(r.ret, 0);
+	assert_string_equal(inet_ntoa(r.c.status_listen.sin_addr), "127.0.0.1");
+	assert_int_equal(ntohs(r.c.status_listen.sin_port), 8081);
+	run(&r, env_other, 1, argv);
+	assert_int_equal(r.ret, 0);
+	assert_string_equal(inet_ntoa(r.c.status_listen.sin_addr), "10.0.0.1");
+	assert_int_equal(ntohs(r.c.status_listen.sin_port), 9100);
+	run(&r, ENV_OK, 3, argv_off);
+	assert_int_equal(r.ret, 0);
+	assert_int_equal(r.c.status_listen.sin_port, 0);
+	run(&r, env_empty, 1, argv);
+	assert_int_equal(r.ret, 0);
+	assert_int_equal(r.c.status_listen.sin_port, 0);
+}
+
 static void test_help_and_unknown(void **state)
 {
 	struct run r;
@@ -164,6 +192,7 @@ int main(void)
 		cmocka_unit_test(test_env_then_flags),
 		cmocka_unit_test(test_bad_values_named),
 		cmocka_unit_test(test_gist_url_rules),
+		cmocka_unit_test(test_status_listener_private_by_default),
 		cmocka_unit_test(test_help_and_unknown),
 	};
 
