@@ -15,39 +15,65 @@
 #define STUN_TRIES 3
 #define STUN_RTO_MS 500
 
-static bool ep_equal(const struct sockaddr_in *a, const struct sockaddr_in *b)
+/* How many answers report a's address (and, if with_port, its port too). */
+static int votes(const struct stunprobe_server *s, int n, const struct sockaddr_in *a,
+		 bool with_port)
 {
-	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+	int v = 0;
+
+	for (int i = 0; i < n; i++)
+		if (s[i].ok && s[i].mapped.sin_addr.s_addr == a->sin_addr.s_addr &&
+		    (!with_port || s[i].mapped.sin_port == a->sin_port))
+			v++;
+	return v;
 }
 
 void stunprobe_classify(const struct stunprobe_server *s, int n, uint16_t listen_port,
 			bool (*is_local)(const struct in_addr *), struct stunprobe_summary *out)
 {
-	const struct sockaddr_in *first = NULL;
-	bool varies = false;
+	const struct sockaddr_in *addr = NULL, *ep = NULL;
+	int addr_votes = 0, ep_votes = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->n_servers = n;
-	for (int i = 0; i < n; i++) {
-		if (!s[i].ok)
-			continue;
-		out->n_ok++;
-		if (!first)
-			first = &s[i].mapped;
-		else if (!ep_equal(first, &s[i].mapped))
-			varies = true;
-	}
-	if (!first)
+	for (int i = 0; i < n; i++)
+		out->n_ok += s[i].ok;
+	if (!out->n_ok)
 		return;
+	/* Even a symmetric NAT maps to one public address: a server that reports
+	 * another one is wrong, and without a majority nobody can tell which. */
+	for (int i = 0; i < n && !addr; i++)
+		if (s[i].ok && 2 * votes(s, n, &s[i].mapped, false) > out->n_ok) {
+			addr = &s[i].mapped;
+			addr_votes = votes(s, n, addr, false);
+		}
+	if (!addr) {
+		out->disagree = true;
+		return;
+	}
+	/* Ports may legitimately differ (a new one per destination); an endpoint
+	 * that most agree on is the mapping, the odd one out is outvoted. */
+	for (int i = 0; i < n && !ep; i++)
+		if (s[i].ok && s[i].mapped.sin_addr.s_addr == addr->sin_addr.s_addr &&
+		    2 * votes(s, n, &s[i].mapped, true) > addr_votes) {
+			ep = &s[i].mapped;
+			ep_votes = votes(s, n, ep, true);
+		}
 	out->has_public = true;
-	out->public_ep = *first;
-	if (out->n_ok >= 2)
-		out->mapping = varies ? "endpoint-dependent" : "endpoint-independent";
-	if (varies)
+	if (!ep) {
+		out->public_ep = *addr;
+		out->n_agree = addr_votes;
+		out->mapping = "endpoint-dependent";
 		out->nat = "symmetric";
-	else if (is_local && is_local(&first->sin_addr) && ntohs(first->sin_port) == listen_port)
+		return;
+	}
+	out->public_ep = *ep;
+	out->n_agree = ep_votes;
+	if (addr_votes >= 2)
+		out->mapping = "endpoint-independent";
+	if (is_local && is_local(&ep->sin_addr) && ntohs(ep->sin_port) == listen_port)
 		out->nat = "open";
-	else if (ntohs(first->sin_port) == listen_port)
+	else if (ntohs(ep->sin_port) == listen_port)
 		out->nat = "port-preserving";
 	else
 		out->nat = "port-remapping";
@@ -106,6 +132,45 @@ static int resolve(struct stunprobe_server *s)
 	return 0;
 }
 
+/* Name the servers that disagree, once until what they say changes. */
+static void report_disagreement(struct stunprobe *p, const struct stunprobe_summary *sum)
+{
+	char msg[sizeof(p->said)];
+	size_t off = 0;
+
+	msg[0] = '\0';
+	for (int i = 0; i < p->n && off < sizeof(msg); i++) {
+		const struct stunprobe_server *s = &p->s[i];
+		bool agrees;
+
+		if (!s->ok)
+			continue;
+		agrees = sum->has_public && s->mapped.sin_addr.s_addr == sum->public_ep.sin_addr.s_addr &&
+			 (sum->disagree || !strcmp(sum->nat, "symmetric") ||
+			  s->mapped.sin_port == sum->public_ep.sin_port);
+		if (sum->disagree || !agrees)
+			off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%s says %s:%u",
+						off ? ", " : "", s->name, inet_ntoa(s->mapped.sin_addr),
+						ntohs(s->mapped.sin_port));
+	}
+	if (!msg[0] || !strcmp(msg, p->said)) {
+		if (msg[0])
+			log_debug("stun", "still: %s", msg);
+		else
+			p->said[0] = '\0';
+		return;
+	}
+	snprintf(p->said, sizeof(p->said), "%s", msg);
+	if (sum->disagree)
+		log_warn("stun", "servers disagree on this node's public address (%s), which no NAT "
+				 "explains; publishing none of them, keeping the last agreed endpoint",
+			 msg);
+	else
+		log_warn("stun", "outvoted, ignored: %s (%d of %d answers agree on %s:%u)", msg,
+			 sum->n_agree, sum->n_ok, inet_ntoa(sum->public_ep.sin_addr),
+			 ntohs(sum->public_ep.sin_port));
+}
+
 static void finish_one(struct stunprobe *p)
 {
 	struct stunprobe_summary sum;
@@ -114,6 +179,7 @@ static void finish_one(struct stunprobe *p)
 		return;
 	p->running = false;
 	stunprobe_classify(p->s, p->n, p->listen_port, local_address, &sum);
+	report_disagreement(p, &sum);
 	p->done(p->arg, &sum);
 }
 

@@ -37,11 +37,20 @@ struct stunprobe_summary {
 	struct sockaddr_in public_ep;
 	const char *nat;     /* "open", "port-preserving", "port-remapping", "symmetric", or NULL */
 	const char *mapping; /* "endpoint-independent", "endpoint-dependent", or NULL (one answer) */
+	/* Servers answered but no address has a majority: has_public is false and
+	 * the caller keeps its last agreed endpoint. */
+	bool disagree;
+	int n_agree; /* answers that back public_ep (the address, for symmetric); the rest were outvoted */
 };
 
-/* Classify answers (ok entries of s[0..n)) for a node whose WireGuard listens
+/*
+ * Classify answers (ok entries of s[0..n)) for a node whose WireGuard listens
  * on listen_port; local says whether the mapped address is one of the node's
- * own (no NAT). Pure; unit-tested. */
+ * own (no NAT). The public address is the one reported by more than half of
+ * the answers (every NAT kind maps to one address); among those, an endpoint
+ * reported by more than half gives the port, else the NAT is symmetric.
+ * Pure; unit-tested.
+ */
 void stunprobe_classify(const struct stunprobe_server *s, int n, uint16_t listen_port,
 			bool (*is_local)(const struct in_addr *), struct stunprobe_summary *out);
 
@@ -57,6 +66,7 @@ struct stunprobe {
 	int outstanding;
 	stunprobe_done done;
 	void *arg;
+	char said[512]; /* the last disagreement logged, so it is said once until it changes */
 };
 
 void stunprobe_init(struct stunprobe *p, struct loop *l, struct agentlink *agent,
