@@ -3,9 +3,10 @@
 # Integration: two nodes, each a CAP_NET_ADMIN wgagent and an unprivileged
 # controld, in namespaces this test makes. An nginx "gateway" with a test CA
 # serves the peer list over HTTPS and forwards each node's /node.json; coturn
-# answers STUN. Usage: controld_e2e.sh WGAGENT CONTROLD AGENTCTL
+# answers STUN, and a lying STUN server (p2pwg-fakestun) answers a fixed lie.
+# Usage: controld_e2e.sh WGAGENT CONTROLD AGENTCTL FAKESTUN
 set -u
-WGAGENT=$(readlink -f "$1") CONTROLD=$(readlink -f "$2") CTL=$(readlink -f "$3")
+WGAGENT=$(readlink -f "$1") CONTROLD=$(readlink -f "$2") CTL=$(readlink -f "$3") FAKESTUN=$(readlink -f "$4")
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
@@ -95,14 +96,15 @@ start_agent() { # name ns
 	[ -f "$TMP/$1/wireguard-go.p2c$ID-w$1.pid" ] && track_pid "$(cat "$TMP/$1/wireguard-go.p2c$ID-w$1.pid")" wireguard-go
 	return 0
 }
-start_controld() { # name ns
-	ip netns exec "$2" env GIST_URL=https://198.18.0.254/list.json P2PWG_CA_BUNDLE="$TMP/ca.pem" \
-		P2PWG_AGENT_SOCKET="$TMP/$1/agent.sock" P2PWG_STUN_SERVERS=198.18.0.3:3478,198.18.0.3:3479 \
-		P2PWG_POLL_INTERVAL=2 P2PWG_TEST_INTERVAL=2 P2PWG_HTTP_TIMEOUT=2 \
-		setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$CONTROLD" >>"$TMP/$1/controld.log" 2>&1 &
+start_controld() { # name ns [VAR=value...]
+	local name=$1 ns=$2; shift 2
+	ip netns exec "$ns" env GIST_URL=https://198.18.0.254/list.json P2PWG_CA_BUNDLE="$TMP/ca.pem" \
+		P2PWG_AGENT_SOCKET="$TMP/$name/agent.sock" P2PWG_STUN_SERVERS=198.18.0.3:3478,198.18.0.3:3479 \
+		P2PWG_POLL_INTERVAL=2 P2PWG_TEST_INTERVAL=2 P2PWG_HTTP_TIMEOUT=2 "$@" \
+		setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$CONTROLD" >>"$TMP/$name/controld.log" 2>&1 &
 	local pid=$!
 	track_pid $pid controld
-	eval "CTLD_$1=$pid"
+	eval "CTLD_$name=$pid"
 }
 nodejson() { ip netns exec "$NS_G" curl -s --cacert "$TMP/ca.pem" "https://198.18.0.254/$1/node.json"; }
 jfield() { sed -n "s/.*\"$1\": \\([^,}]*\\).*/\\1/p"; }
@@ -210,6 +212,31 @@ sleep 2
 check "but keeps b as a peer (the agent removed nothing)" bash -c "! grep -q 'remove peer\|address removed' $TMP/a/agent.log"
 check "and the tunnel to b still carries traffic" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
 kill -CONT "$CTLD_b"
+
+# ---- a lying STUN server is outvoted by two honest ones, and not believed against one ----
+ip -n "$NS_S" addr add 198.18.0.4/24 dev eth0
+ip netns exec "$NS_S" "$FAKESTUN" --listen 198.18.0.4:3478 --answer 203.0.113.9:1234 >"$TMP/fakestun1.log" 2>&1 &
+track_pid $! p2pwg-fakestun
+published_true() { # the true endpoint is in a's node.json and the lie is not
+	local doc
+	doc=$(ip netns exec "$NS_G" curl -s --cacert "$TMP/ca.pem" https://198.18.0.254/a/node.json)
+	echo "$doc" | grep -q '"public_ip": "198.18.0.1", "public_port": 51820' && ! echo "$doc" | grep -q 203.0.113.9
+}
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+start_controld a "$NS_A" P2PWG_STUN_SERVERS=198.18.0.4:3478,198.18.0.3:3478,198.18.0.3:3479 P2PWG_STUN_INTERVAL=5
+check "three STUN servers, the liar asked first: node.json publishes the true endpoint" retry 20 published_true
+check "and the true NAT kind (open, endpoint-independent)" bash -c "ip netns exec $NS_G curl -s --cacert $TMP/ca.pem https://198.18.0.254/a/node.json | grep -q '\"nat\": \"open\".*\"mapping\": \"endpoint-independent\"'"
+check "the liar is named as outvoted" grep -q "outvoted, ignored: 198.18.0.4:3478 says 203.0.113.9:1234 (2 of 3 answers agree on 198.18.0.1:51820)" "$TMP/a/controld.log"
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+# Two servers, the liar silent at first; it then answers, with the reserved byte set.
+start_controld a "$NS_A" P2PWG_STUN_SERVERS=198.18.0.3:3478,198.18.0.4:3479 P2PWG_STUN_INTERVAL=5
+check "two STUN servers, one answering: its endpoint is published" retry 20 published_true
+ip netns exec "$NS_S" "$FAKESTUN" --listen 198.18.0.4:3479 --answer 203.0.113.9:1234 --reserved 0x80 >"$TMP/fakestun2.log" 2>&1 &
+track_pid $! p2pwg-fakestun
+check "two STUN servers disagreeing on the address: the log names both" retry 20 grep -q "servers disagree on this node's public address (198.18.0.3:3478 says 198.18.0.1:51820, 198.18.0.4:3479 says 203.0.113.9:1234)" "$TMP/a/controld.log"
+check "and the last agreed endpoint stays published, not the lie" published_true
+sleep 6
+check "the disagreement is said once, not at every probe (STUN every 5 s)" test "$(grep -c 'servers disagree' "$TMP/a/controld.log")" -eq 1
 
 # ---- configuration errors are clear ----
 out=$("$CONTROLD" --gist-url https://x/list.json 2>&1); rc=$?
