@@ -82,6 +82,17 @@ void loop_timer_disarm(struct loop *l, struct loop_timer *t)
 	t->armed = false;
 }
 
+void loop_timer_remove(struct loop *l, struct loop_timer *t)
+{
+	struct loop_timer **pp;
+
+	for (pp = &l->timers; *pp && *pp != t; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = t->next;
+	t->armed = false;
+}
+
 /* ==== libcurl glue ==== */
 
 static void check_done(struct loop *l);
@@ -337,6 +348,92 @@ void fetch_cancel(struct loop *l, void *handle)
 size_t fetch_in_flight(struct loop *l)
 {
 	return l->n_transfers;
+}
+
+/* ==== descriptors of other libraries (c-ares) ==== */
+
+/* The same way as curl's sockets: h2o watches a dup without reading from it. */
+struct loop_watch {
+	h2o_socket_t *sock;
+	int fd;
+	bool write, write_armed;
+	bool *freed; /* set while the callback runs: whether it freed the watch */
+	loop_watch_cb cb;
+	void *arg;
+};
+
+static void on_watch_write(h2o_socket_t *sock, const char *err);
+
+static void watch_dispatch(struct loop_watch *w, int events)
+{
+	bool freed = false;
+
+	w->freed = &freed;
+	w->cb(w->arg, w->fd, events);
+	if (freed)
+		return;
+	w->freed = NULL;
+	/* notify_write is one-shot. */
+	if (w->write && !w->write_armed) {
+		w->write_armed = true;
+		h2o_socket_notify_write(w->sock, on_watch_write);
+	}
+}
+
+static void on_watch_read(h2o_socket_t *sock, const char *err)
+{
+	watch_dispatch(sock->data, err ? LOOP_WATCH_READ | LOOP_WATCH_ERROR : LOOP_WATCH_READ);
+}
+
+static void on_watch_write(h2o_socket_t *sock, const char *err)
+{
+	struct loop_watch *w = sock->data;
+
+	w->write_armed = false;
+	if (w->write)
+		watch_dispatch(w, err ? LOOP_WATCH_WRITE | LOOP_WATCH_ERROR : LOOP_WATCH_WRITE);
+}
+
+struct loop_watch *loop_watch_new(struct loop *l, int fd, loop_watch_cb cb, void *arg)
+{
+	struct loop_watch *w = calloc(1, sizeof(*w));
+	int d = dup(fd);
+
+	if (!w || d < 0) {
+		if (d >= 0)
+			close(d);
+		free(w);
+		return NULL;
+	}
+	w->fd = fd;
+	w->cb = cb;
+	w->arg = arg;
+	w->sock = h2o_evloop_socket_create(l->ev, d, H2O_SOCKET_FLAG_DONT_READ);
+	w->sock->data = w;
+	return w;
+}
+
+void loop_watch_set(struct loop_watch *w, bool read, bool write)
+{
+	if (read && !h2o_socket_is_reading(w->sock))
+		h2o_socket_read_start(w->sock, on_watch_read);
+	else if (!read && h2o_socket_is_reading(w->sock))
+		h2o_socket_read_stop(w->sock);
+	w->write = write;
+	if (write && !w->write_armed) {
+		w->write_armed = true;
+		h2o_socket_notify_write(w->sock, on_watch_write);
+	}
+}
+
+void loop_watch_free(struct loop_watch *w)
+{
+	if (!w)
+		return;
+	if (w->freed)
+		*w->freed = true;
+	h2o_socket_close(w->sock);
+	free(w);
 }
 
 /* ==== the loop ==== */

@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,32 +103,17 @@ void stunprobe_init(struct stunprobe *p, struct loop *l, struct agentlink *agent
 	p->arg = arg;
 	p->n = c->n_stun;
 	for (int i = 0; i < c->n_stun; i++) {
-		snprintf(p->s[i].name, sizeof(p->s[i].name), "%s", c->stun_servers[i]);
-		p->s[i].owner = p;
-	}
-}
+		struct stunprobe_server *s = &p->s[i];
+		const char *colon = strrchr(c->stun_servers[i], ':'); /* config checked host:port */
 
-/* Numeric addresses resolve at once; names go through the resolver (a
- * blocking call, cached for the process's life once it succeeds). */
-static int resolve(struct stunprobe_server *s)
-{
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM }, *res;
-	char host[256];
-	const char *colon = strrchr(s->name, ':');
-	int ret;
-
-	if (s->resolved)
-		return 0;
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - s->name), s->name);
-	ret = getaddrinfo(host, colon + 1, &hints, &res);
-	if (ret) {
-		snprintf(s->error, sizeof(s->error), "cannot resolve: %s", gai_strerror(ret));
-		return -EHOSTUNREACH;
+		snprintf(s->name, sizeof(s->name), "%s", c->stun_servers[i]);
+		snprintf(s->host, sizeof(s->host), "%.*s", (int)(colon - c->stun_servers[i]),
+			 c->stun_servers[i]);
+		s->owner = p;
+		s->addr.sin_family = AF_INET;
+		s->addr.sin_port = htons((uint16_t)atoi(colon + 1));
+		s->numeric = s->resolved = inet_pton(AF_INET, s->host, &s->addr.sin_addr) == 1;
 	}
-	memcpy(&s->addr, res->ai_addr, sizeof(s->addr));
-	freeaddrinfo(res);
-	s->resolved = true;
-	return 0;
 }
 
 /* Name the servers that disagree, once until what they say changes. */
@@ -242,6 +226,67 @@ static int send_attempt(struct stunprobe *p, struct stunprobe_server *s)
 	return ret;
 }
 
+static void on_resolved(void *arg, const struct in_addr *a, const char *error)
+{
+	struct stunprobe_server *s = arg;
+	struct stunprobe *p = s->owner;
+
+	s->lookup_pending = false;
+	if (a) {
+		if (!s->resolved || s->addr.sin_addr.s_addr != a->s_addr)
+			log_info("stun", "%s %sresolves to %s", s->name, s->resolved ? "now " : "",
+				 inet_ntoa(*a));
+		s->addr.sin_addr = *a;
+		s->resolved = true;
+		s->resolve_failed = false;
+	} else if (!s->resolve_failed) {
+		s->resolve_failed = true;
+		if (s->resolved)
+			log_warn("stun", "cannot resolve %s (%s); keeping %s", s->name, error,
+				 inet_ntoa(s->addr.sin_addr));
+		else
+			log_warn("stun", "cannot resolve %s: %s", s->name, error);
+	}
+	if (!s->waiting)
+		return;
+	s->waiting = false;
+	if (!s->resolved) {
+		snprintf(s->error, sizeof(s->error), "cannot resolve: %s", error);
+		s->done = true;
+		finish_one(p);
+	} else if (send_attempt(p, s)) {
+		s->done = true;
+		finish_one(p);
+	}
+}
+
+/* Look s's name up again; true if this probe's request to s now waits for it
+ * (first lookup), false if it goes to the address known already. */
+static bool lookup(struct stunprobe *p, struct stunprobe_server *s)
+{
+	bool wait = !s->resolved;
+	int ret;
+
+	if (!p->res && (ret = resolver_new(p->l, &p->res)) < 0) {
+		snprintf(s->error, sizeof(s->error), "no resolver: %s", strerror(-ret));
+		return false;
+	}
+	s->lookup_pending = true;
+	s->waiting = wait;
+	if (wait)
+		p->outstanding++;
+	ret = resolver_lookup(p->res, s->host, on_resolved, s);
+	if (ret) {
+		snprintf(s->error, sizeof(s->error), "cannot resolve: %s", strerror(-ret));
+		s->lookup_pending = false;
+		if (wait)
+			p->outstanding--;
+		s->waiting = false;
+		return false;
+	}
+	return wait; /* even if on_resolved already ran: it sent or gave up */
+}
+
 int stunprobe_start(struct stunprobe *p, uint16_t listen_port)
 {
 	if (p->running)
@@ -257,8 +302,16 @@ int stunprobe_start(struct stunprobe *p, uint16_t listen_port)
 		s->attempt = 0;
 		s->done = s->ok = false;
 		s->error[0] = '\0';
-		if (resolve(s) || stun_build_request(s->req, sizeof(s->req), s->txid) < 0) {
+		if (stun_build_request(s->req, sizeof(s->req), s->txid) < 0) {
 			s->done = true;
+			continue;
+		}
+		if (!s->numeric && !s->lookup_pending && lookup(p, s))
+			continue; /* on_resolved sends */
+		if (!s->resolved) {
+			s->done = true;
+			if (!s->error[0])
+				snprintf(s->error, sizeof(s->error), "not resolved yet");
 			log_debug("stun", "%s: %s", s->name, s->error);
 			continue;
 		}

@@ -4,7 +4,9 @@
  * the WireGuard port itself: every STUN request leaves through wgagent's
  * StunExchange, so the tunnels are never disturbed. Asks every configured
  * server, retransmits (RFC 8489 section 6.2.1: 500 ms, doubling, 3 tries), and
- * tells whether the NAT maps by destination.
+ * tells whether the NAT maps by destination. Server names are looked up
+ * without blocking the loop, again at every probe; a failed lookup keeps the
+ * last good address.
  */
 #ifndef P2PWG_STUNPROBE_H
 #define P2PWG_STUNPROBE_H
@@ -15,13 +17,19 @@
 #include "agentlink.h"
 #include "config.h"
 #include "loop.h"
+#include "resolver.h"
 
 struct stunprobe;
 
 struct stunprobe_server {
 	struct stunprobe *owner;
 	char name[256];
-	bool resolved;
+	char host[256];
+	bool numeric;        /* an address: resolved once, at init */
+	bool resolved;       /* addr holds the last good resolution */
+	bool lookup_pending; /* a lookup runs (names are looked up again at every probe) */
+	bool waiting;        /* this probe waits for that lookup: never resolved yet */
+	bool resolve_failed; /* the last lookup failed (said once) */
 	struct sockaddr_in addr;
 	uint8_t txid[12];
 	uint8_t req[20];
@@ -59,6 +67,7 @@ typedef void (*stunprobe_done)(void *arg, const struct stunprobe_summary *sum);
 struct stunprobe {
 	struct loop *l;
 	struct agentlink *agent;
+	struct resolver *res; /* made at the first probe with a name to look up */
 	uint16_t listen_port;
 	int n;
 	struct stunprobe_server s[CONFIG_MAX_STUN];

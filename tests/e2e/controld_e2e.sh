@@ -19,7 +19,9 @@ ID=$$
 NS_NET=p2c$ID-net NS_A=p2c$ID-a NS_B=p2c$ID-b NS_S=p2c$ID-stun NS_G=p2c$ID-gw
 TMP=$(mktemp -d /tmp/p2pwg-ctl.XXXXXX)
 chmod 755 "$TMP"
-trap 'e2e_cleanup; rm -rf "$TMP"' EXIT
+ETC_A=/etc/netns/$NS_A ETC_MADE=0 # node a's resolv.conf and hosts, for the DNS cases
+[ -d /etc/netns ] || ETC_MADE=1
+trap 'e2e_cleanup; rm -rf "$TMP" "$ETC_A"; [ $ETC_MADE = 1 ] && rmdir /etc/netns 2>/dev/null' EXIT
 trap 'exit 130' INT TERM
 NOBODY=65534
 
@@ -237,6 +239,36 @@ check "two STUN servers disagreeing on the address: the log names both" retry 20
 check "and the last agreed endpoint stays published, not the lie" published_true
 sleep 6
 check "the disagreement is said once, not at every probe (STUN every 5 s)" test "$(grep -c 'servers disagree' "$TMP/a/controld.log")" -eq 1
+
+# ---- DNS that never answers stalls nothing; names are looked up again ----
+# a's resolver asks 198.18.0.5, which nobody holds: every query vanishes.
+mkdir -p "$ETC_A"
+echo 'nameserver 198.18.0.5' >"$ETC_A/resolv.conf"
+echo '127.0.0.1 localhost' >"$ETC_A/hosts"
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+start_controld a "$NS_A" P2PWG_STUN_SERVERS=stun.moving.test:3478,198.18.0.3:3479 P2PWG_STUN_INTERVAL=5
+slowest=0 failed=0
+for i in $(seq 20); do # 10 s: the probe at start and the next one wait on DNS
+	for path in healthz node.json; do
+		t=$(ip netns exec "$NS_A" curl -s -o /dev/null -m 3 -w '%{time_total}' "http://127.0.0.1:8080/$path") || failed=$((failed + 1))
+		ms=$(awk -v t="${t:-3}" 'BEGIN { printf "%d", t * 1000 }')
+		[ "$ms" -gt "$slowest" ] && slowest=$ms
+	done
+	sleep 0.5
+done
+e2e_log "figure: slowest /healthz or /node.json while a STUN name hangs in DNS: $slowest ms"
+check "while a STUN name hangs in DNS, /healthz and /node.json answer within 1 s ($slowest ms, $failed failed)" test "$slowest" -lt 1000 -a "$failed" -eq 0
+check "the numeric server's endpoint is published meanwhile" published_true
+check "the name that cannot be resolved is named, once" test "$(grep -c 'cannot resolve stun.moving.test:3478' "$TMP/a/controld.log")" -eq 1
+printf '127.0.0.1 localhost\n198.18.0.4 stun.moving.test\n' >"$ETC_A/hosts"
+check "a name that appears is looked up at the next probe" retry 15 grep -q 'stun.moving.test:3478 resolves to 198.18.0.4' "$TMP/a/controld.log"
+check "(there, a liar: the disagreement is named)" retry 10 grep -q "servers disagree on this node's public address (stun.moving.test:3478 says 203.0.113.9:1234, 198.18.0.3:3479 says 198.18.0.1:51820)" "$TMP/a/controld.log"
+printf '127.0.0.1 localhost\n198.18.0.3 stun.moving.test\n' >"$ETC_A/hosts"
+check "a name that moves is followed" retry 15 grep -q 'stun.moving.test:3478 now resolves to 198.18.0.3' "$TMP/a/controld.log"
+echo '127.0.0.1 localhost' >"$ETC_A/hosts"
+check "a failed lookup keeps the last good address" retry 20 grep -q 'cannot resolve stun.moving.test:3478 (.*); keeping 198.18.0.3' "$TMP/a/controld.log"
+check "and the true endpoint stays published throughout" published_true
+check "/healthz answers promptly still" test "$(ip netns exec "$NS_A" curl -s -m 1 http://127.0.0.1:8080/healthz)" = ok
 
 # ---- configuration errors are clear ----
 out=$("$CONTROLD" --gist-url https://x/list.json 2>&1); rc=$?
