@@ -39,7 +39,8 @@ static void rearm(struct resolver *r)
 	struct timeval tv, *t = ares_timeout(r->ch, NULL, &tv);
 
 	if (t)
-		loop_timer_arm(r->l, &r->timer, (uint64_t)t->tv_sec * 1000 + (uint64_t)t->tv_usec / 1000 + 1);
+		loop_timer_arm(r->l, &r->timer,
+			       (uint64_t)t->tv_sec * 1000 + (uint64_t)t->tv_usec / 1000 + 1);
 	else
 		loop_timer_disarm(r->l, &r->timer);
 }
@@ -151,7 +152,8 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
 		if (n)
 			q->cb(q->arg, &((const struct sockaddr_in *)n->ai_addr)->sin_addr, NULL);
 		else
-			q->cb(q->arg, NULL, status == ARES_SUCCESS ? "no IPv4 address" : ares_strerror(status));
+			q->cb(q->arg, NULL,
+			      status == ARES_SUCCESS ? "no IPv4 address" : ares_strerror(status));
 	}
 	if (res)
 		ares_freeaddrinfo(res);

@@ -129,7 +129,8 @@ static void report_disagreement(struct stunprobe *p, const struct stunprobe_summ
 
 		if (!s->ok)
 			continue;
-		agrees = sum->has_public && s->mapped.sin_addr.s_addr == sum->public_ep.sin_addr.s_addr &&
+		agrees = sum->has_public &&
+			 s->mapped.sin_addr.s_addr == sum->public_ep.sin_addr.s_addr &&
 			 (sum->disagree || !strcmp(sum->nat, "symmetric") ||
 			  s->mapped.sin_port == sum->public_ep.sin_port);
 		if (sum->disagree || !agrees)

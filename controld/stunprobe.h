@@ -48,7 +48,7 @@ struct stunprobe_summary {
 	/* Servers answered but no address has a majority: has_public is false and
 	 * the caller keeps its last agreed endpoint. */
 	bool disagree;
-	int n_agree; /* answers that back public_ep (the address, for symmetric); the rest were outvoted */
+	int n_agree; /* answers backing public_ep (its address if symmetric); others were outvoted */
 };
 
 /*

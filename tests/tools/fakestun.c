@@ -96,7 +96,8 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "fakestun: on %s:%u, ", inet_ntoa(listen_at.sin_addr),
 		ntohs(listen_at.sin_port));
-	fprintf(stderr, "answering %s:%u to everyone\n", inet_ntoa(lie.sin_addr), ntohs(lie.sin_port));
+	fprintf(stderr, "answering %s:%u to everyone\n", inet_ntoa(lie.sin_addr),
+		ntohs(lie.sin_port));
 	for (;;) {
 		uint8_t req[1500], out[32];
 		struct sockaddr_in from;

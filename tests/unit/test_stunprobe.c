@@ -154,7 +154,7 @@ static void test_three_servers_outvote_a_lying_port(void **state)
 /* Two servers, two addresses: no NAT explains it, and nobody can tell who lies. */
 static void test_two_servers_disagreeing_on_the_address_publish_nothing(void **state)
 {
-	struct stunprobe_server s[2];
+	struct stunprobe_server s[3];
 	struct stunprobe_summary sum;
 
 	answer(&s[0], true, "203.0.113.9", 1234);
@@ -165,10 +165,8 @@ static void test_two_servers_disagreeing_on_the_address_publish_nothing(void **s
 	assert_null(sum.nat);
 	assert_int_equal(sum.n_ok, 2);
 	/* The same with a third server that did not answer. */
-	answer(&s[0], true, "203.0.113.9", 1234);
-	struct stunprobe_server t[3] = { s[0], s[1] };
-	answer(&t[2], false, "0.0.0.0", 0);
-	stunprobe_classify(t, 3, 51820, never_local, &sum);
+	answer(&s[2], false, "0.0.0.0", 0);
+	stunprobe_classify(s, 3, 51820, never_local, &sum);
 	assert_false(sum.has_public);
 	assert_true(sum.disagree);
 }
