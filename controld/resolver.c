@@ -160,6 +160,11 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
 	free(q);
 }
 
+int resolver_set_servers(struct resolver *r, const char *csv)
+{
+	return ares_set_servers_ports_csv(r->ch, csv) == ARES_SUCCESS ? 0 : -EINVAL;
+}
+
 int resolver_lookup(struct resolver *r, const char *host, resolver_cb cb, void *arg)
 {
 	struct ares_addrinfo_hints hints = { .ai_family = AF_INET };

@@ -22,6 +22,9 @@ int resolver_new(struct loop *l, struct resolver **out);
 /* Cancel every lookup (their callbacks are not called) and free r; NULL is fine. */
 void resolver_free(struct resolver *r);
 
+/* Ask these nameservers ("ip:port,...") instead of resolv.conf's (tests). 0 or -EINVAL. */
+int resolver_set_servers(struct resolver *r, const char *csv);
+
 /* Look up host's IPv4 address; cb runs exactly once, possibly before this
  * returns (hosts file, numeric names). 0, or -errno and cb is not called. */
 int resolver_lookup(struct resolver *r, const char *host, resolver_cb cb, void *arg);

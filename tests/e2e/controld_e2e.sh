@@ -247,6 +247,7 @@ echo 'nameserver 198.18.0.5' >"$ETC_A/resolv.conf"
 echo '127.0.0.1 localhost' >"$ETC_A/hosts"
 kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
 start_controld a "$NS_A" P2PWG_STUN_SERVERS=stun.moving.test:3478,198.18.0.3:3479 P2PWG_STUN_INTERVAL=5
+retry 10 ip netns exec "$NS_A" curl -sf -m 1 http://127.0.0.1:8080/healthz
 slowest=0 failed=0
 for i in $(seq 20); do # 10 s: the probe at start and the next one wait on DNS
 	for path in healthz node.json; do
