@@ -11,14 +11,11 @@
 
 #include "log.h"
 
-/* A socket libcurl asked us to watch. h2o watches a dup of it, so closing
- * the watcher never closes curl's descriptor. */
+/* A socket libcurl asked us to watch (a loop_watch: h2o watches a dup of it,
+ * so closing the watcher never closes curl's descriptor). */
 struct curlsock {
 	struct loop *l;
-	curl_socket_t fd;
-	h2o_socket_t *sock;
-	int what;
-	bool write_armed;
+	struct loop_watch *w;
 };
 
 struct transfer {
@@ -105,35 +102,18 @@ static void socket_action(struct loop *l, curl_socket_t fd, int ev)
 	check_done(l);
 }
 
-static void on_sock_write(h2o_socket_t *sock, const char *err);
-
-/* The watcher whose callback runs now, and whether curl removed it meanwhile. */
-static struct curlsock *dispatching;
-static bool dispatch_removed;
-
-static void on_sock_read(h2o_socket_t *sock, const char *err)
+static void on_curl_ready(void *arg, int fd, int events)
 {
-	struct curlsock *cs = sock->data;
+	struct curlsock *cs = arg; /* curl may remove it meanwhile: not used after */
+	int ev = 0;
 
-	socket_action(cs->l, cs->fd, err ? CURL_CSELECT_ERR : CURL_CSELECT_IN);
-}
-
-static void on_sock_write(h2o_socket_t *sock, const char *err)
-{
-	struct curlsock *cs = sock->data;
-
-	cs->write_armed = false;
-	dispatching = cs;
-	dispatch_removed = false;
-	socket_action(cs->l, cs->fd, err ? CURL_CSELECT_ERR : CURL_CSELECT_OUT);
-	dispatching = NULL;
-	if (dispatch_removed)
-		return;
-	/* notify_write is one-shot, and curl does not repeat an unchanged wish. */
-	if ((cs->what & CURL_POLL_OUT) && !cs->write_armed) {
-		cs->write_armed = true;
-		h2o_socket_notify_write(cs->sock, on_sock_write);
-	}
+	if (events & LOOP_WATCH_ERROR)
+		ev = CURL_CSELECT_ERR;
+	if (events & LOOP_WATCH_READ)
+		ev |= CURL_CSELECT_IN;
+	if (events & LOOP_WATCH_WRITE)
+		ev |= CURL_CSELECT_OUT;
+	socket_action(cs->l, fd, ev);
 }
 
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -143,41 +123,25 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 
 	if (what == CURL_POLL_REMOVE) {
 		if (cs) {
-			if (cs == dispatching)
-				dispatch_removed = true;
 			curl_multi_assign(l->multi, fd, NULL);
-			h2o_socket_close(cs->sock);
+			loop_watch_free(cs->w);
 			free(cs);
 		}
 		return 0;
 	}
 	if (!cs) {
-		int d = dup(fd);
-
 		cs = calloc(1, sizeof(*cs));
-		if (d < 0 || !cs) {
-			if (d >= 0)
-				close(d);
+		if (!cs)
+			return -1;
+		cs->l = l;
+		cs->w = loop_watch_new(l, fd, on_curl_ready, cs);
+		if (!cs->w) {
 			free(cs);
 			return -1;
 		}
-		cs->l = l;
-		cs->fd = fd;
-		cs->sock = h2o_evloop_socket_create(l->ev, d, H2O_SOCKET_FLAG_DONT_READ);
-		cs->sock->data = cs;
 		curl_multi_assign(l->multi, fd, cs);
 	}
-	cs->what = what;
-	if (what & CURL_POLL_IN) {
-		if (!h2o_socket_is_reading(cs->sock))
-			h2o_socket_read_start(cs->sock, on_sock_read);
-	} else if (h2o_socket_is_reading(cs->sock)) {
-		h2o_socket_read_stop(cs->sock);
-	}
-	if ((what & CURL_POLL_OUT) && !cs->write_armed) {
-		cs->write_armed = true;
-		h2o_socket_notify_write(cs->sock, on_sock_write);
-	}
+	loop_watch_set(cs->w, what & CURL_POLL_IN, what & CURL_POLL_OUT);
 	return 0;
 }
 
@@ -350,9 +314,10 @@ size_t fetch_in_flight(struct loop *l)
 	return l->n_transfers;
 }
 
-/* ==== descriptors of other libraries (c-ares) ==== */
+/* ==== descriptors of other libraries (libcurl, c-ares) ==== */
 
-/* The same way as curl's sockets: h2o watches a dup without reading from it. */
+/* h2o watches a dup without reading from it, so closing the watcher never
+ * closes the library's descriptor. */
 struct loop_watch {
 	h2o_socket_t *sock;
 	int fd;

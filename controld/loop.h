@@ -80,8 +80,8 @@ enum { LOOP_WATCH_READ = 1, LOOP_WATCH_WRITE = 2, LOOP_WATCH_ERROR = 4 };
 struct loop_watch;
 typedef void (*loop_watch_cb)(void *arg, int fd, int events);
 
-/* Watch fd for a library that owns it (c-ares): fd stays the caller's, the
- * loop watches a dup of it, as it does for libcurl. NULL on failure. */
+/* Watch fd for a library that owns it (libcurl, c-ares): fd stays the
+ * caller's, the loop watches a dup of it. NULL on failure. */
 struct loop_watch *loop_watch_new(struct loop *l, int fd, loop_watch_cb cb, void *arg);
 
 /* Report read and/or write readiness from now on (write: until cleared). */

@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
 if [ "$(id -u)" != 0 ]; then echo "skipped: needs root"; exit 77; fi
-for tool in wireguard-go wg turnserver curl nginx openssl setpriv; do
+for tool in wireguard-go wg turnserver curl nginx openssl setpriv nft; do
 	command -v $tool >/dev/null || { echo "missing $tool: run deploy/install-deps.sh"; exit 1; }
 done
 
@@ -241,7 +241,11 @@ sleep 6
 check "the disagreement is said once, not at every probe (STUN every 5 s)" test "$(grep -c 'servers disagree' "$TMP/a/controld.log")" -eq 1
 
 # ---- DNS that never answers stalls nothing; names are looked up again ----
-# a's resolver asks 198.18.0.5, which nobody holds: every query vanishes.
+# a's resolver asks 198.18.0.5, a host that drops every DNS query unanswered.
+ip -n "$NS_S" addr add 198.18.0.5/24 dev eth0
+check "198.18.0.5 drops DNS queries" ip netns exec "$NS_S" nft -f - <<'NFT'
+table inet dnsdrop { chain input { type filter hook input priority 0; udp dport 53 drop; tcp dport 53 drop; }; }
+NFT
 mkdir -p "$ETC_A"
 echo 'nameserver 198.18.0.5' >"$ETC_A/resolv.conf"
 echo '127.0.0.1 localhost' >"$ETC_A/hosts"
