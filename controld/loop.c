@@ -11,14 +11,11 @@
 
 #include "log.h"
 
-/* A socket libcurl asked us to watch. h2o watches a dup of it, so closing
- * the watcher never closes curl's descriptor. */
+/* A socket libcurl asked us to watch (a loop_watch: h2o watches a dup of it,
+ * so closing the watcher never closes curl's descriptor). */
 struct curlsock {
 	struct loop *l;
-	curl_socket_t fd;
-	h2o_socket_t *sock;
-	int what;
-	bool write_armed;
+	struct loop_watch *w;
 };
 
 struct transfer {
@@ -82,6 +79,17 @@ void loop_timer_disarm(struct loop *l, struct loop_timer *t)
 	t->armed = false;
 }
 
+void loop_timer_remove(struct loop *l, struct loop_timer *t)
+{
+	struct loop_timer **pp;
+
+	for (pp = &l->timers; *pp && *pp != t; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = t->next;
+	t->armed = false;
+}
+
 /* ==== libcurl glue ==== */
 
 static void check_done(struct loop *l);
@@ -94,35 +102,18 @@ static void socket_action(struct loop *l, curl_socket_t fd, int ev)
 	check_done(l);
 }
 
-static void on_sock_write(h2o_socket_t *sock, const char *err);
-
-/* The watcher whose callback runs now, and whether curl removed it meanwhile. */
-static struct curlsock *dispatching;
-static bool dispatch_removed;
-
-static void on_sock_read(h2o_socket_t *sock, const char *err)
+static void on_curl_ready(void *arg, int fd, int events)
 {
-	struct curlsock *cs = sock->data;
+	struct curlsock *cs = arg; /* curl may remove it meanwhile: not used after */
+	int ev = 0;
 
-	socket_action(cs->l, cs->fd, err ? CURL_CSELECT_ERR : CURL_CSELECT_IN);
-}
-
-static void on_sock_write(h2o_socket_t *sock, const char *err)
-{
-	struct curlsock *cs = sock->data;
-
-	cs->write_armed = false;
-	dispatching = cs;
-	dispatch_removed = false;
-	socket_action(cs->l, cs->fd, err ? CURL_CSELECT_ERR : CURL_CSELECT_OUT);
-	dispatching = NULL;
-	if (dispatch_removed)
-		return;
-	/* notify_write is one-shot, and curl does not repeat an unchanged wish. */
-	if ((cs->what & CURL_POLL_OUT) && !cs->write_armed) {
-		cs->write_armed = true;
-		h2o_socket_notify_write(cs->sock, on_sock_write);
-	}
+	if (events & LOOP_WATCH_ERROR)
+		ev = CURL_CSELECT_ERR;
+	if (events & LOOP_WATCH_READ)
+		ev |= CURL_CSELECT_IN;
+	if (events & LOOP_WATCH_WRITE)
+		ev |= CURL_CSELECT_OUT;
+	socket_action(cs->l, fd, ev);
 }
 
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
@@ -132,41 +123,25 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 
 	if (what == CURL_POLL_REMOVE) {
 		if (cs) {
-			if (cs == dispatching)
-				dispatch_removed = true;
 			curl_multi_assign(l->multi, fd, NULL);
-			h2o_socket_close(cs->sock);
+			loop_watch_free(cs->w);
 			free(cs);
 		}
 		return 0;
 	}
 	if (!cs) {
-		int d = dup(fd);
-
 		cs = calloc(1, sizeof(*cs));
-		if (d < 0 || !cs) {
-			if (d >= 0)
-				close(d);
+		if (!cs)
+			return -1;
+		cs->l = l;
+		cs->w = loop_watch_new(l, fd, on_curl_ready, cs);
+		if (!cs->w) {
 			free(cs);
 			return -1;
 		}
-		cs->l = l;
-		cs->fd = fd;
-		cs->sock = h2o_evloop_socket_create(l->ev, d, H2O_SOCKET_FLAG_DONT_READ);
-		cs->sock->data = cs;
 		curl_multi_assign(l->multi, fd, cs);
 	}
-	cs->what = what;
-	if (what & CURL_POLL_IN) {
-		if (!h2o_socket_is_reading(cs->sock))
-			h2o_socket_read_start(cs->sock, on_sock_read);
-	} else if (h2o_socket_is_reading(cs->sock)) {
-		h2o_socket_read_stop(cs->sock);
-	}
-	if ((what & CURL_POLL_OUT) && !cs->write_armed) {
-		cs->write_armed = true;
-		h2o_socket_notify_write(cs->sock, on_sock_write);
-	}
+	loop_watch_set(cs->w, what & CURL_POLL_IN, what & CURL_POLL_OUT);
 	return 0;
 }
 
@@ -344,6 +319,93 @@ void fetch_cancel(struct loop *l, void *handle)
 size_t fetch_in_flight(struct loop *l)
 {
 	return l->n_transfers;
+}
+
+/* ==== descriptors of other libraries (libcurl, c-ares) ==== */
+
+/* h2o watches a dup without reading from it, so closing the watcher never
+ * closes the library's descriptor. */
+struct loop_watch {
+	h2o_socket_t *sock;
+	int fd;
+	bool write, write_armed;
+	bool *freed; /* set while the callback runs: whether it freed the watch */
+	loop_watch_cb cb;
+	void *arg;
+};
+
+static void on_watch_write(h2o_socket_t *sock, const char *err);
+
+static void watch_dispatch(struct loop_watch *w, int events)
+{
+	bool freed = false;
+
+	w->freed = &freed;
+	w->cb(w->arg, w->fd, events);
+	if (freed)
+		return;
+	w->freed = NULL;
+	/* notify_write is one-shot. */
+	if (w->write && !w->write_armed) {
+		w->write_armed = true;
+		h2o_socket_notify_write(w->sock, on_watch_write);
+	}
+}
+
+static void on_watch_read(h2o_socket_t *sock, const char *err)
+{
+	watch_dispatch(sock->data, err ? LOOP_WATCH_READ | LOOP_WATCH_ERROR : LOOP_WATCH_READ);
+}
+
+static void on_watch_write(h2o_socket_t *sock, const char *err)
+{
+	struct loop_watch *w = sock->data;
+
+	w->write_armed = false;
+	if (w->write)
+		watch_dispatch(w, err ? LOOP_WATCH_WRITE | LOOP_WATCH_ERROR : LOOP_WATCH_WRITE);
+}
+
+struct loop_watch *loop_watch_new(struct loop *l, int fd, loop_watch_cb cb, void *arg)
+{
+	struct loop_watch *w = calloc(1, sizeof(*w));
+	int d = dup(fd);
+
+	if (!w || d < 0) {
+		if (d >= 0)
+			close(d);
+		free(w);
+		return NULL;
+	}
+	w->fd = fd;
+	w->cb = cb;
+	w->arg = arg;
+	w->sock = h2o_evloop_socket_create(l->ev, d, H2O_SOCKET_FLAG_DONT_READ);
+	w->sock->data = w;
+	return w;
+}
+
+void loop_watch_set(struct loop_watch *w, bool read, bool write)
+{
+	if (read && !h2o_socket_is_reading(w->sock))
+		h2o_socket_read_start(w->sock, on_watch_read);
+	else if (!read && h2o_socket_is_reading(w->sock))
+		h2o_socket_read_stop(w->sock);
+	w->write = write;
+	if (write && !w->write_armed) {
+		w->write_armed = true;
+		h2o_socket_notify_write(w->sock, on_watch_write);
+	}
+}
+
+void loop_watch_free(struct loop_watch *w)
+{
+	if (!w)
+		return;
+	if (w->freed)
+		*w->freed = true;
+	h2o_socket_close(w->sock);
+	free(w);
 }
 
 /* ==== the loop ==== */

@@ -67,6 +67,8 @@ uint64_t loop_now(struct loop *l); /* monotonic ms */
 /* Arm (or re-arm) t to fire once after ms milliseconds. */
 void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t ms);
 void loop_timer_disarm(struct loop *l, struct loop_timer *t);
+/* Forget t, so that its memory may be freed. */
+void loop_timer_remove(struct loop *l, struct loop_timer *t);
 
 /* Start a GET of url; cb is called exactly once (also on failure). Returns a
  * handle for fetch_cancel, or NULL if it could not start (cb not called). */
@@ -78,6 +80,22 @@ void fetch_cancel(struct loop *l, void *handle);
 
 /* Number of transfers in flight. */
 size_t fetch_in_flight(struct loop *l);
+
+/* Readiness reported to a loop_watch callback. */
+enum { LOOP_WATCH_READ = 1, LOOP_WATCH_WRITE = 2, LOOP_WATCH_ERROR = 4 };
+
+struct loop_watch;
+typedef void (*loop_watch_cb)(void *arg, int fd, int events);
+
+/* Watch fd for a library that owns it (libcurl, c-ares): fd stays the
+ * caller's, the loop watches a dup of it. NULL on failure. */
+struct loop_watch *loop_watch_new(struct loop *l, int fd, loop_watch_cb cb, void *arg);
+
+/* Report read and/or write readiness from now on (write: until cleared). */
+void loop_watch_set(struct loop_watch *w, bool read, bool write);
+
+/* Stop watching and free w (also from within its callback); fd stays open. */
+void loop_watch_free(struct loop_watch *w);
 
 /* Run until loop_stop() is called. */
 void loop_run(struct loop *l);

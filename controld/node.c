@@ -483,8 +483,9 @@ static void on_stun(void *arg, const struct stunprobe_summary *s)
 	n->m_stun++;
 	if (!s->has_public) {
 		n->m_stun_fail++;
-		log_warn("stun", "no STUN server answered (%d asked)%s", s->n_servers,
-			 n->stun_have ? "; keeping the last known endpoint" : "");
+		if (!s->disagree) /* stunprobe names the servers that disagree */
+			log_warn("stun", "no STUN server answered (%d asked)%s", s->n_servers,
+				 n->stun_have ? "; keeping the last known endpoint" : "");
 		return;
 	}
 	changed = !n->stun_have || n->stun_sum.public_ep.sin_addr.s_addr != s->public_ep.sin_addr.s_addr ||

@@ -30,13 +30,14 @@ int stun_build_request(uint8_t *out, size_t cap, uint8_t txid[STUN_TXID_LEN])
 	return STUN_HEADER_LEN;
 }
 
-/* RFC 8489 section 14.1 / 14.2: family, port and address, XORed or not. */
+/* RFC 8489 section 14.1 / 14.2: family, port and address, XORed or not. The
+ * first byte is reserved and must be ignored by receivers. */
 static int read_address(const uint8_t *v, size_t len, const uint8_t *header, int xor,
 			struct sockaddr_storage *out)
 {
 	uint16_t port;
 
-	if (len < 4 || v[0] != 0)
+	if (len < 4)
 		return -EBADMSG;
 	port = get16(v + 2);
 	if (xor)

@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,39 +14,65 @@
 #define STUN_TRIES 3
 #define STUN_RTO_MS 500
 
-static bool ep_equal(const struct sockaddr_in *a, const struct sockaddr_in *b)
+/* How many answers report a's address (and, if with_port, its port too). */
+static int votes(const struct stunprobe_server *s, int n, const struct sockaddr_in *a,
+		 bool with_port)
 {
-	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+	int v = 0;
+
+	for (int i = 0; i < n; i++)
+		if (s[i].ok && s[i].mapped.sin_addr.s_addr == a->sin_addr.s_addr &&
+		    (!with_port || s[i].mapped.sin_port == a->sin_port))
+			v++;
+	return v;
 }
 
 void stunprobe_classify(const struct stunprobe_server *s, int n, uint16_t listen_port,
 			bool (*is_local)(const struct in_addr *), struct stunprobe_summary *out)
 {
-	const struct sockaddr_in *first = NULL;
-	bool varies = false;
+	const struct sockaddr_in *addr = NULL, *ep = NULL;
+	int addr_votes = 0, ep_votes = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->n_servers = n;
-	for (int i = 0; i < n; i++) {
-		if (!s[i].ok)
-			continue;
-		out->n_ok++;
-		if (!first)
-			first = &s[i].mapped;
-		else if (!ep_equal(first, &s[i].mapped))
-			varies = true;
-	}
-	if (!first)
+	for (int i = 0; i < n; i++)
+		out->n_ok += s[i].ok;
+	if (!out->n_ok)
 		return;
+	/* Even a symmetric NAT maps to one public address: a server that reports
+	 * another one is wrong, and without a majority nobody can tell which. */
+	for (int i = 0; i < n && !addr; i++)
+		if (s[i].ok && 2 * votes(s, n, &s[i].mapped, false) > out->n_ok) {
+			addr = &s[i].mapped;
+			addr_votes = votes(s, n, addr, false);
+		}
+	if (!addr) {
+		out->disagree = true;
+		return;
+	}
+	/* Ports may legitimately differ (a new one per destination); an endpoint
+	 * that most agree on is the mapping, the odd one out is outvoted. */
+	for (int i = 0; i < n && !ep; i++)
+		if (s[i].ok && s[i].mapped.sin_addr.s_addr == addr->sin_addr.s_addr &&
+		    2 * votes(s, n, &s[i].mapped, true) > addr_votes) {
+			ep = &s[i].mapped;
+			ep_votes = votes(s, n, ep, true);
+		}
 	out->has_public = true;
-	out->public_ep = *first;
-	if (out->n_ok >= 2)
-		out->mapping = varies ? "endpoint-dependent" : "endpoint-independent";
-	if (varies)
+	if (!ep) {
+		out->public_ep = *addr;
+		out->n_agree = addr_votes;
+		out->mapping = "endpoint-dependent";
 		out->nat = "symmetric";
-	else if (is_local && is_local(&first->sin_addr) && ntohs(first->sin_port) == listen_port)
+		return;
+	}
+	out->public_ep = *ep;
+	out->n_agree = ep_votes;
+	if (addr_votes >= 2)
+		out->mapping = "endpoint-independent";
+	if (is_local && is_local(&ep->sin_addr) && ntohs(ep->sin_port) == listen_port)
 		out->nat = "open";
-	else if (ntohs(first->sin_port) == listen_port)
+	else if (ntohs(ep->sin_port) == listen_port)
 		out->nat = "port-preserving";
 	else
 		out->nat = "port-remapping";
@@ -78,32 +103,57 @@ void stunprobe_init(struct stunprobe *p, struct loop *l, struct agentlink *agent
 	p->arg = arg;
 	p->n = c->n_stun;
 	for (int i = 0; i < c->n_stun; i++) {
-		snprintf(p->s[i].name, sizeof(p->s[i].name), "%s", c->stun_servers[i]);
-		p->s[i].owner = p;
+		struct stunprobe_server *s = &p->s[i];
+		const char *colon = strrchr(c->stun_servers[i], ':'); /* config checked host:port */
+
+		snprintf(s->name, sizeof(s->name), "%s", c->stun_servers[i]);
+		snprintf(s->host, sizeof(s->host), "%.*s", (int)(colon - c->stun_servers[i]),
+			 c->stun_servers[i]);
+		s->owner = p;
+		s->addr.sin_family = AF_INET;
+		s->addr.sin_port = htons((uint16_t)atoi(colon + 1));
+		s->numeric = s->resolved = inet_pton(AF_INET, s->host, &s->addr.sin_addr) == 1;
 	}
 }
 
-/* Numeric addresses resolve at once; names go through the resolver (a
- * blocking call, cached for the process's life once it succeeds). */
-static int resolve(struct stunprobe_server *s)
+/* Name the servers that disagree, once until what they say changes. */
+static void report_disagreement(struct stunprobe *p, const struct stunprobe_summary *sum)
 {
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM }, *res;
-	char host[256];
-	const char *colon = strrchr(s->name, ':');
-	int ret;
+	char msg[sizeof(p->said)];
+	size_t off = 0;
 
-	if (s->resolved)
-		return 0;
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - s->name), s->name);
-	ret = getaddrinfo(host, colon + 1, &hints, &res);
-	if (ret) {
-		snprintf(s->error, sizeof(s->error), "cannot resolve: %s", gai_strerror(ret));
-		return -EHOSTUNREACH;
+	msg[0] = '\0';
+	for (int i = 0; i < p->n && off < sizeof(msg); i++) {
+		const struct stunprobe_server *s = &p->s[i];
+		bool agrees;
+
+		if (!s->ok)
+			continue;
+		agrees = sum->has_public &&
+			 s->mapped.sin_addr.s_addr == sum->public_ep.sin_addr.s_addr &&
+			 (sum->disagree || !strcmp(sum->nat, "symmetric") ||
+			  s->mapped.sin_port == sum->public_ep.sin_port);
+		if (sum->disagree || !agrees)
+			off += (size_t)snprintf(msg + off, sizeof(msg) - off, "%s%s says %s:%u",
+						off ? ", " : "", s->name, inet_ntoa(s->mapped.sin_addr),
+						ntohs(s->mapped.sin_port));
 	}
-	memcpy(&s->addr, res->ai_addr, sizeof(s->addr));
-	freeaddrinfo(res);
-	s->resolved = true;
-	return 0;
+	if (!msg[0] || !strcmp(msg, p->said)) {
+		if (msg[0])
+			log_debug("stun", "still: %s", msg);
+		else
+			p->said[0] = '\0';
+		return;
+	}
+	snprintf(p->said, sizeof(p->said), "%s", msg);
+	if (sum->disagree)
+		log_warn("stun", "servers disagree on this node's public address (%s), which no NAT "
+				 "explains; publishing none of them, keeping the last agreed endpoint",
+			 msg);
+	else
+		log_warn("stun", "outvoted, ignored: %s (%d of %d answers agree on %s:%u)", msg,
+			 sum->n_agree, sum->n_ok, inet_ntoa(sum->public_ep.sin_addr),
+			 ntohs(sum->public_ep.sin_port));
 }
 
 static void finish_one(struct stunprobe *p)
@@ -114,6 +164,7 @@ static void finish_one(struct stunprobe *p)
 		return;
 	p->running = false;
 	stunprobe_classify(p->s, p->n, p->listen_port, local_address, &sum);
+	report_disagreement(p, &sum);
 	p->done(p->arg, &sum);
 }
 
@@ -176,6 +227,67 @@ static int send_attempt(struct stunprobe *p, struct stunprobe_server *s)
 	return ret;
 }
 
+static void on_resolved(void *arg, const struct in_addr *a, const char *error)
+{
+	struct stunprobe_server *s = arg;
+	struct stunprobe *p = s->owner;
+
+	s->lookup_pending = false;
+	if (a) {
+		if (!s->resolved || s->addr.sin_addr.s_addr != a->s_addr)
+			log_info("stun", "%s %sresolves to %s", s->name, s->resolved ? "now " : "",
+				 inet_ntoa(*a));
+		s->addr.sin_addr = *a;
+		s->resolved = true;
+		s->resolve_failed = false;
+	} else if (!s->resolve_failed) {
+		s->resolve_failed = true;
+		if (s->resolved)
+			log_warn("stun", "cannot resolve %s (%s); keeping %s", s->name, error,
+				 inet_ntoa(s->addr.sin_addr));
+		else
+			log_warn("stun", "cannot resolve %s: %s", s->name, error);
+	}
+	if (!s->waiting)
+		return;
+	s->waiting = false;
+	if (!s->resolved) {
+		snprintf(s->error, sizeof(s->error), "cannot resolve: %s", error);
+		s->done = true;
+		finish_one(p);
+	} else if (send_attempt(p, s)) {
+		s->done = true;
+		finish_one(p);
+	}
+}
+
+/* Look s's name up again; true if this probe's request to s now waits for it
+ * (first lookup), false if it goes to the address known already. */
+static bool lookup(struct stunprobe *p, struct stunprobe_server *s)
+{
+	bool wait = !s->resolved;
+	int ret;
+
+	if (!p->res && (ret = resolver_new(p->l, &p->res)) < 0) {
+		snprintf(s->error, sizeof(s->error), "no resolver: %s", strerror(-ret));
+		return false;
+	}
+	s->lookup_pending = true;
+	s->waiting = wait;
+	if (wait)
+		p->outstanding++;
+	ret = resolver_lookup(p->res, s->host, on_resolved, s);
+	if (ret) {
+		snprintf(s->error, sizeof(s->error), "cannot resolve: %s", strerror(-ret));
+		s->lookup_pending = false;
+		if (wait)
+			p->outstanding--;
+		s->waiting = false;
+		return false;
+	}
+	return wait; /* even if on_resolved already ran: it sent or gave up */
+}
+
 int stunprobe_start(struct stunprobe *p, uint16_t listen_port)
 {
 	if (p->running)
@@ -191,8 +303,16 @@ int stunprobe_start(struct stunprobe *p, uint16_t listen_port)
 		s->attempt = 0;
 		s->done = s->ok = false;
 		s->error[0] = '\0';
-		if (resolve(s) || stun_build_request(s->req, sizeof(s->req), s->txid) < 0) {
+		if (stun_build_request(s->req, sizeof(s->req), s->txid) < 0) {
 			s->done = true;
+			continue;
+		}
+		if (!s->numeric && !s->lookup_pending && lookup(p, s))
+			continue; /* on_resolved sends */
+		if (!s->resolved) {
+			s->done = true;
+			if (!s->error[0])
+				snprintf(s->error, sizeof(s->error), "not resolved yet");
 			log_debug("stun", "%s: %s", s->name, s->error);
 			continue;
 		}

@@ -3,14 +3,15 @@
 # Integration: two nodes, each a CAP_NET_ADMIN wgagent and an unprivileged
 # controld, in namespaces this test makes. An nginx "gateway" with a test CA
 # serves the peer list over HTTPS and forwards each node's /node.json; coturn
-# answers STUN. Usage: controld_e2e.sh WGAGENT CONTROLD AGENTCTL
+# answers STUN, and a lying STUN server (p2pwg-fakestun) answers a fixed lie.
+# Usage: controld_e2e.sh WGAGENT CONTROLD AGENTCTL FAKESTUN
 set -u
-WGAGENT=$(readlink -f "$1") CONTROLD=$(readlink -f "$2") CTL=$(readlink -f "$3")
+WGAGENT=$(readlink -f "$1") CONTROLD=$(readlink -f "$2") CTL=$(readlink -f "$3") FAKESTUN=$(readlink -f "$4")
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 
 if [ "$(id -u)" != 0 ]; then echo "skipped: needs root"; exit 77; fi
-for tool in wireguard-go wg turnserver curl nginx openssl setpriv; do
+for tool in wireguard-go wg turnserver curl nginx openssl setpriv nft; do
 	command -v $tool >/dev/null || { echo "missing $tool: run deploy/install-deps.sh"; exit 1; }
 done
 
@@ -18,7 +19,9 @@ ID=$$
 NS_NET=p2c$ID-net NS_A=p2c$ID-a NS_B=p2c$ID-b NS_S=p2c$ID-stun NS_G=p2c$ID-gw
 TMP=$(mktemp -d /tmp/p2pwg-ctl.XXXXXX)
 chmod 755 "$TMP"
-trap 'e2e_cleanup; rm -rf "$TMP"' EXIT
+ETC_A=/etc/netns/$NS_A ETC_MADE=0 # node a's resolv.conf and hosts, for the DNS cases
+[ -d /etc/netns ] || ETC_MADE=1
+trap 'e2e_cleanup; rm -rf "$TMP" "$ETC_A"; [ $ETC_MADE = 1 ] && rmdir /etc/netns 2>/dev/null' EXIT
 trap 'exit 130' INT TERM
 NOBODY=65534
 
@@ -97,15 +100,16 @@ start_agent() { # name ns
 }
 # http_proxy points nowhere: /test must not go through it. The soft descriptor
 # limit is the usual 1024: controld must raise it to its budget itself.
-start_controld() { # name ns
-	ip netns exec "$2" env GIST_URL=https://198.18.0.254/list.json P2PWG_CA_BUNDLE="$TMP/ca.pem" \
-		P2PWG_AGENT_SOCKET="$TMP/$1/agent.sock" P2PWG_STUN_SERVERS=198.18.0.3:3478,198.18.0.3:3479 \
-		P2PWG_POLL_INTERVAL=2 P2PWG_TEST_INTERVAL=2 P2PWG_HTTP_TIMEOUT=2 http_proxy=http://127.0.0.1:9 \
+start_controld() { # name ns [VAR=value...]
+	local name=$1 ns=$2; shift 2
+	ip netns exec "$ns" env GIST_URL=https://198.18.0.254/list.json P2PWG_CA_BUNDLE="$TMP/ca.pem" \
+		P2PWG_AGENT_SOCKET="$TMP/$name/agent.sock" P2PWG_STUN_SERVERS=198.18.0.3:3478,198.18.0.3:3479 \
+		P2PWG_POLL_INTERVAL=2 P2PWG_TEST_INTERVAL=2 P2PWG_HTTP_TIMEOUT=2 http_proxy=http://127.0.0.1:9 "$@" \
 		prlimit --nofile=1024:8192 \
-		setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$CONTROLD" >>"$TMP/$1/controld.log" 2>&1 &
+		setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "$CONTROLD" >>"$TMP/$name/controld.log" 2>&1 &
 	local pid=$!
 	track_pid $pid controld
-	eval "CTLD_$1=$pid"
+	eval "CTLD_$name=$pid"
 }
 nodejson() { ip netns exec "$NS_G" curl -s --cacert "$TMP/ca.pem" "https://198.18.0.254/$1/node.json"; }
 jfield() { sed -n "s/.*\"$1\": \\([^,}]*\\).*/\\1/p"; }
@@ -326,6 +330,66 @@ check "/healthz answers again once those connections close" retry 10 bash -c "[ 
 tail -3 "$TMP/a/controld.log" | sed 's/^/  a| /'
 as_nobody prlimit --pid "$CTLD_a" --nofile="$LIM"
 check "the tunnel to b stayed up throughout" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+
+# ---- a lying STUN server is outvoted by two honest ones, and not believed against one ----
+ip -n "$NS_S" addr add 198.18.0.4/24 dev eth0
+ip netns exec "$NS_S" "$FAKESTUN" --listen 198.18.0.4:3478 --answer 203.0.113.9:1234 >"$TMP/fakestun1.log" 2>&1 &
+track_pid $! p2pwg-fakestun
+published_true() { # the true endpoint is in a's node.json and the lie is not
+	local doc
+	doc=$(ip netns exec "$NS_G" curl -s --cacert "$TMP/ca.pem" https://198.18.0.254/a/node.json)
+	echo "$doc" | grep -q '"public_ip": "198.18.0.1", "public_port": 51820' && ! echo "$doc" | grep -q 203.0.113.9
+}
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+start_controld a "$NS_A" P2PWG_STUN_SERVERS=198.18.0.4:3478,198.18.0.3:3478,198.18.0.3:3479 P2PWG_STUN_INTERVAL=5
+check "three STUN servers, the liar asked first: node.json publishes the true endpoint" retry 20 published_true
+check "and the true NAT kind (open, endpoint-independent)" bash -c "ip netns exec $NS_G curl -s --cacert $TMP/ca.pem https://198.18.0.254/a/node.json | grep -q '\"nat\": \"open\".*\"mapping\": \"endpoint-independent\"'"
+check "the liar is named as outvoted" grep -q "outvoted, ignored: 198.18.0.4:3478 says 203.0.113.9:1234 (2 of 3 answers agree on 198.18.0.1:51820)" "$TMP/a/controld.log"
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+# Two servers, the liar silent at first; it then answers, with the reserved byte set.
+start_controld a "$NS_A" P2PWG_STUN_SERVERS=198.18.0.3:3478,198.18.0.4:3479 P2PWG_STUN_INTERVAL=5
+check "two STUN servers, one answering: its endpoint is published" retry 20 published_true
+ip netns exec "$NS_S" "$FAKESTUN" --listen 198.18.0.4:3479 --answer 203.0.113.9:1234 --reserved 0x80 >"$TMP/fakestun2.log" 2>&1 &
+track_pid $! p2pwg-fakestun
+check "two STUN servers disagreeing on the address: the log names both" retry 20 grep -q "servers disagree on this node's public address (198.18.0.3:3478 says 198.18.0.1:51820, 198.18.0.4:3479 says 203.0.113.9:1234)" "$TMP/a/controld.log"
+check "and the last agreed endpoint stays published, not the lie" published_true
+sleep 6
+check "the disagreement is said once, not at every probe (STUN every 5 s)" test "$(grep -c 'servers disagree' "$TMP/a/controld.log")" -eq 1
+
+# ---- DNS that never answers stalls nothing; names are looked up again ----
+# a's resolver asks 198.18.0.5, a host that drops every DNS query unanswered.
+ip -n "$NS_S" addr add 198.18.0.5/24 dev eth0
+check "198.18.0.5 drops DNS queries" ip netns exec "$NS_S" nft -f - <<'NFT'
+table inet dnsdrop { chain input { type filter hook input priority 0; udp dport 53 drop; tcp dport 53 drop; }; }
+NFT
+mkdir -p "$ETC_A"
+echo 'nameserver 198.18.0.5' >"$ETC_A/resolv.conf"
+echo '127.0.0.1 localhost' >"$ETC_A/hosts"
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+start_controld a "$NS_A" P2PWG_STUN_SERVERS=stun.moving.test:3478,198.18.0.3:3479 P2PWG_STUN_INTERVAL=5
+retry 10 ip netns exec "$NS_A" curl -sf -m 1 http://127.0.0.1:8080/healthz
+slowest=0 failed=0
+for i in $(seq 20); do # 10 s: the probe at start and the next one wait on DNS
+	for path in healthz node.json; do
+		t=$(ip netns exec "$NS_A" curl -s -o /dev/null -m 3 -w '%{time_total}' "http://127.0.0.1:8080/$path") || failed=$((failed + 1))
+		ms=$(awk -v t="${t:-3}" 'BEGIN { printf "%d", t * 1000 }')
+		[ "$ms" -gt "$slowest" ] && slowest=$ms
+	done
+	sleep 0.5
+done
+e2e_log "figure: slowest /healthz or /node.json while a STUN name hangs in DNS: $slowest ms"
+check "while a STUN name hangs in DNS, /healthz and /node.json answer within 1 s ($slowest ms, $failed failed)" test "$slowest" -lt 1000 -a "$failed" -eq 0
+check "the numeric server's endpoint is published meanwhile" published_true
+check "the name that cannot be resolved is named, once" test "$(grep -c 'cannot resolve stun.moving.test:3478' "$TMP/a/controld.log")" -eq 1
+printf '127.0.0.1 localhost\n198.18.0.4 stun.moving.test\n' >"$ETC_A/hosts"
+check "a name that appears is looked up at the next probe" retry 15 grep -q 'stun.moving.test:3478 resolves to 198.18.0.4' "$TMP/a/controld.log"
+check "(there, a liar: the disagreement is named)" retry 10 grep -q "servers disagree on this node's public address (stun.moving.test:3478 says 203.0.113.9:1234, 198.18.0.3:3479 says 198.18.0.1:51820)" "$TMP/a/controld.log"
+printf '127.0.0.1 localhost\n198.18.0.3 stun.moving.test\n' >"$ETC_A/hosts"
+check "a name that moves is followed" retry 15 grep -q 'stun.moving.test:3478 now resolves to 198.18.0.3' "$TMP/a/controld.log"
+echo '127.0.0.1 localhost' >"$ETC_A/hosts"
+check "a failed lookup keeps the last good address" retry 20 grep -q 'cannot resolve stun.moving.test:3478 (.*); keeping 198.18.0.3' "$TMP/a/controld.log"
+check "and the true endpoint stays published throughout" published_true
+check "/healthz answers promptly still" test "$(ip netns exec "$NS_A" curl -s -m 1 http://127.0.0.1:8080/healthz)" = ok
 
 # ---- configuration errors are clear ----
 out=$("$CONTROLD" --gist-url https://x/list.json 2>&1); rc=$?

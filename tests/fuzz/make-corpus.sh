@@ -32,6 +32,12 @@ xxd -r -p >$C/stun/rfc5769_ipv6 <<'X'
 002000140002a1470113a9faa5d3f179bc25f4b5bed2b9d900080014a382954e4be67bf1
 1784c97c8292c275bfe3ed4180280004c8fb0b4c
 X
+# The IPv4 vector with XOR-MAPPED-ADDRESS's reserved byte set (RFC 8489: ignored).
+xxd -r -p >$C/stun/reserved_byte_set <<'X'
+0101003c2112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220
+00200008ff01a147e112a643000800142b91f599fd9e90c38c7489f92af9ba53f06be7d7
+80280004c07d4c96
+X
 printf 'GET /test HTTP/1.1\r\nHost: 10.88.0.10:8000\r\n\r\n' >$C/testsrv/get_test
 printf 'GET /other HTTP/1.0\n\n' >$C/testsrv/get_other
 printf 'POST /test HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc' >$C/testsrv/post

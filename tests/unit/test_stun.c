@@ -195,6 +195,31 @@ static void test_no_address(void **state)
 	assert_int_equal(stun_parse_response(m, n, rfc_txid, &ss), -ENOENT);
 }
 
+/* RFC 8489 section 14.1: the first byte is reserved, "MUST be set to 0 and
+ * MUST be ignored by receivers". A server that sets it still gives the address. */
+static void test_reserved_byte_ignored(void **state)
+{
+	static const uint8_t xor_set[] = {
+		0x00, 0x20, 0x00, 0x08, 0xff, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43,
+	};
+	static const uint8_t plain_set[] = {
+		0x00, 0x01, 0x00, 0x08, 0x5a, 0x01, 0x0d, 0x96, 203, 0, 113, 5,
+	};
+	struct sockaddr_storage ss;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+	uint8_t m[128];
+	size_t n;
+
+	n = response(m, xor_set, sizeof(xor_set));
+	assert_int_equal(stun_parse_response(m, n, rfc_txid, &ss), 0);
+	assert_int_equal(sin->sin_addr.s_addr, inet_addr("192.0.2.1"));
+	assert_int_equal(ntohs(sin->sin_port), 32853);
+	n = response(m, plain_set, sizeof(plain_set));
+	assert_int_equal(stun_parse_response(m, n, rfc_txid, &ss), 0);
+	assert_int_equal(sin->sin_addr.s_addr, inet_addr("203.0.113.5"));
+	assert_int_equal(ntohs(sin->sin_port), 3478);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_mapped_address_fallback),
 		cmocka_unit_test(test_no_address),
+		cmocka_unit_test(test_reserved_byte_ignored),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
