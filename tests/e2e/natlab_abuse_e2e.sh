@@ -216,7 +216,7 @@ check "the 900 MB POST is refused early (HTTP $code after $t s)" \
 check "n0's controld memory stays bounded: peak $peak kB <= $RSS0 + 16384 kB" test "$peak" -le $((RSS0 + 16384))
 
 # ==== 4. hundreds of slow-drip connections on n0's public port ====
-DRIP=1100
+DRIP=350  # under the public cap (256) plus the listen backlog (128): no connect blocks
 ip netns exec "$NL_GW" bash -c "trap '' PIPE; ulimit -n 4096; fds=()
 	for i in \$(seq $DRIP); do exec {fd}<>/dev/tcp/100.64.0.2/8080 || break; fds+=(\$fd); done
 	echo \${#fds[@]} >$TMP/drip.opened
@@ -231,7 +231,7 @@ cpu=$(awk -v a="$CPU_A" -v b="$CPU_B" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf
 fdpeak=$(awk 'BEGIN { m = 0 } $2 > m { m = $2 } END { print m }' "$TMP/watch")
 echo "figure: $(cat "$TMP/drip.opened" 2>/dev/null) slow-drip connections on n0:8080: n0 controld CPU $cpu% of a core, descriptors peak $fdpeak (before $FD0)"
 check "under the slow drip n0's controld does not spin ($cpu% of a core)" test "$cpu" -lt 30
-check "under the slow drip n0's controld descriptors stay bounded (peak $fdpeak < 512)" test "$fdpeak" -lt 512
+check "under the slow drip n0's controld descriptors stay bounded (peak $fdpeak < 300)" test "$fdpeak" -lt 300
 kill_tracked "$DRIPPER" bash TERM
 wait "$DRIPPER" 2>/dev/null
 T=$(date +%s.%N)
