@@ -32,6 +32,7 @@ struct config {
 	bool allow_http;
 	bool allow_root;
 	char self_url[2048]; /* optional: this node's own URL in the list */
+	unsigned leave_after; /* full polls without this node before it leaves the mesh */
 };
 
 /*
