@@ -209,6 +209,8 @@ static void on_node_json(void *arg, const struct fetch_result *r)
 		snprintf(why, sizeof(why), "larger than %d bytes", NODEINFO_MAX_BYTES);
 	else if (nodeinfo_parse(r->body, r->len, &info, why, sizeof(why)) == 0)
 		why[0] = '\0';
+	/* A parser's reason may quote the peer's bytes ("near '...'"). */
+	safetext_copy(why, sizeof(why), why, sizeof(why));
 	if (why[0]) {
 		n->m_node_fail++;
 		if (strcmp(e->error, why))
@@ -327,6 +329,7 @@ static void on_list(void *arg, const struct fetch_result *r)
 		snprintf(why, sizeof(why), "larger than %d bytes", PEERLIST_MAX_BYTES);
 	else
 		peerlist_parse(r->body, r->len, n->c->allow_http, &l, why, sizeof(why));
+	safetext_copy(why, sizeof(why), why, sizeof(why));
 	if (why[0]) {
 		n->m_list_fail++;
 		if (strcmp(n->list_error, why))

@@ -13,7 +13,7 @@
 
 /* Copy at most len bytes of src (up to a NUL) into dst of cap bytes (cap >= 1),
  * each byte outside 0x20..0x7e as '?', cut at cap - 1 (with "..." when cut).
- * Returns dst. */
+ * dst may be src (cleans in place). Returns dst. */
 char *safetext_copy(char *dst, size_t cap, const char *src, size_t len);
 
 #endif

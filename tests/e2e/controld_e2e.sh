@@ -161,6 +161,29 @@ C0=$(fetches)
 check "the good peer is still fetched every cycle while the dead one times out" retry 8 bash -c "[ \$(grep -c 'fetch https://198.18.0.254/b/node.json' $TMP/a/controld.log) -ge $((C0 + 3)) ]"
 echo "$LIST_OK" >"$TMP/www/list.json"
 
+# ---- hostile entries are left out alone; the rest is applied ----
+mkdir -p "$TMP/www/zero" "$TMP/www/lo" "$TMP/www/ovl"
+echo '{"wg_pubkey": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "overlay_ip": "", "public_ip": "198.18.0.9", "public_port": 51820}' >"$TMP/www/zero/node.json"
+echo "{\"wg_pubkey\": \"$(wg genkey | wg pubkey)\", \"overlay_ip\": \"\", \"public_ip\": \"127.0.0.1\", \"public_port\": 51820}" >"$TMP/www/lo/node.json"
+echo "{\"wg_pubkey\": \"$(wg genkey | wg pubkey)\", \"overlay_ip\": \"\", \"public_ip\": \"10.88.0.99\", \"public_port\": 51820}" >"$TMP/www/ovl/node.json"
+chmod -R a+rX "$TMP/www"
+G=https://198.18.0.254
+echo "[\"$G/a/node.json\", \"$G/zero/node.json\", \"$G/lo/node.json\", \"$G/ovl/node.json\", \"$G/b/node.json\", 12345, \"$G/a/node.json\"]" >"$TMP/www/list.json"
+check "the rest is applied: a configures b at its new position 4 (10.88.0.14)" retry 15 bash -c "ip netns exec $NS_A wg show p2c$ID-wa allowed-ips | grep -qF '$KEY_B	10.88.0.14/32'"
+check "b finds itself at position 4 past the hostile entries" retry 10 bash -c "ip netns exec $NS_G curl -s --cacert $TMP/ca.pem $G/b/node.json | grep -q '\"overlay_ip\": \"10.88.0.14/32\"'"
+check "an all-zero key is left out alone, saying so" grep -q "entry 1 ($G/zero/node.json) wg_pubkey is all zero" "$TMP/a/controld.log"
+check "a public_ip on loopback is left out alone, saying so" grep -q "entry 2 ($G/lo/node.json) public_ip 127.0.0.1 is not a reachable" "$TMP/a/controld.log"
+check "a public_ip inside the overlay is left out alone, saying so" grep -q "entry 3 ($G/ovl/node.json) public_ip 10.88.0.99 is not a reachable" "$TMP/a/controld.log"
+check "a non-string entry is skipped alone, keeping positions" grep -q "list entry 5 skipped: not a string" "$TMP/a/controld.log"
+check "a repeated URL is skipped alone" grep -q "list entry 6 skipped: same URL as entry 0" "$TMP/a/controld.log"
+check "the tunnel to b at its new address carries traffic" retry 10 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.14
+C0=$(fetches)
+retry 10 bash -c "[ \$(grep -c 'fetch $G/b/node.json' $TMP/a/controld.log) -ge $((C0 + 2)) ]"
+check "a refused entry is said once, not every cycle ($(grep -c 'wg_pubkey is all zero' "$TMP/a/controld.log"))" test "$(grep -c 'wg_pubkey is all zero' "$TMP/a/controld.log")" -eq 1
+check "wgagent never refused a peer set" bash -c "! grep -q 'did not apply the peer set' $TMP/a/controld.log $TMP/b/controld.log"
+echo "$LIST_OK" >"$TMP/www/list.json"
+check "with the list restored, b is back at 10.88.0.11" retry 15 bash -c "ip netns exec $NS_A wg show p2c$ID-wa allowed-ips | grep -qF '$KEY_B	10.88.0.11/32'"
+
 # ---- fail static: a broken list keeps the last good one ----
 echo 'this is not json' >"$TMP/www/list.json"
 check "a garbage list is refused and the last good list kept" retry 10 grep -q "peer list https://198.18.0.254/list.json: not JSON.*keeping the last good list" "$TMP/a/controld.log"
