@@ -75,7 +75,11 @@ http {
 		root $TMP/www;
 		location = /list.json { if (-f $TMP/www/fail500) { return 500; } }
 		location /bad/ { }
-		location /a/ { proxy_pass http://198.18.0.1:8080/; }
+		location /other/ { }
+		location /a/ {
+			if (-f $TMP/www/swap_a) { rewrite ^ /other/node.json last; }
+			proxy_pass http://198.18.0.1:8080/;
+		}
 		location /b/ { proxy_pass http://198.18.0.2:8080/; }
 	}
 }
@@ -183,6 +187,25 @@ check "a refused entry is said once, not every cycle ($(grep -c 'wg_pubkey is al
 check "wgagent never refused a peer set" bash -c "! grep -q 'did not apply the peer set' $TMP/a/controld.log $TMP/b/controld.log"
 echo "$LIST_OK" >"$TMP/www/list.json"
 check "with the list restored, b is back at 10.88.0.11" retry 15 bash -c "ip netns exec $NS_A wg show p2c$ID-wa allowed-ips | grep -qF '$KEY_B	10.88.0.11/32'"
+
+# ---- one poll where its own URL answers another key does not wipe the tunnels ----
+mkdir -p "$TMP/www/other"
+echo "{\"wg_pubkey\": \"$(wg genkey | wg pubkey)\", \"overlay_ip\": \"\"}" >"$TMP/www/other/node.json"
+chmod -R a+rX "$TMP/www"
+touch "$TMP/www/swap_a"
+lost=0
+for i in $(seq 1 12); do
+	sleep 0.5
+	[ "$i" -eq 6 ] && rm -f "$TMP/www/swap_a"
+	ip netns exec "$NS_A" wg show p2c$ID-wa peers | grep -qF "$KEY_B" || lost=1
+	ip -n "$NS_A" addr show p2c$ID-wa | grep -qF 10.88.0.10/ || lost=1
+done
+rm -f "$TMP/www/swap_a"
+check "its own URL answering another key is counted, not obeyed at once" grep -q "is not in the list as read in full (1 of 3 polls in a row); keeping the current address and peers" "$TMP/a/controld.log"
+check "a kept its address and b as a peer throughout" test "$lost" -eq 0
+check "and never left the mesh" bash -c "! grep -q 'no address and no peers until it is' $TMP/a/controld.log"
+check "b has a as its peer again once a's URL answers a's key" retry 15 bash -c "ip netns exec $NS_B wg show p2c$ID-wb peers | grep -qF '$KEY_A'"
+check "the tunnel a -> b carries traffic again" retry 10 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
 
 # ---- fail static: a broken list keeps the last good one ----
 echo 'this is not json' >"$TMP/www/list.json"
