@@ -207,6 +207,22 @@ check "and never left the mesh" bash -c "! grep -q 'no address and no peers unti
 check "b has a as its peer again once a's URL answers a's key" retry 15 bash -c "ip netns exec $NS_B wg show p2c$ID-wb peers | grep -qF '$KEY_A'"
 check "the tunnel a -> b carries traffic again" retry 10 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
 
+# ---- roaming: an endpoint WireGuard learnt from b's packets survives a re-sent peer set ----
+ip -n "$NS_B" addr add 198.18.0.12/24 dev eth0
+printf 'table ip p2roam { chain post { type nat hook postrouting priority 100; udp sport 51820 snat to 198.18.0.12; }; }\n' | ip netns exec "$NS_B" nft -f -
+ip netns exec "$NS_B" conntrack -D -p udp --orig-port-src 51820 >/dev/null 2>&1
+check "a learns b's new source address from its packets (roaming)" retry 10 bash -c "ip netns exec $NS_B ping -c1 -W1 10.88.0.10 >/dev/null; ip netns exec $NS_A wg show p2c$ID-wa endpoints | grep -qF '$KEY_B	198.18.0.12:51820'"
+C0=$(grep -c 'this node is position 0' "$TMP/a/controld.log")
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+start_controld a "$NS_A"
+check "a restarted controld re-sends its peer set" retry 20 bash -c "[ \$(grep -c 'this node is position 0' $TMP/a/controld.log) -gt $C0 ]"
+sleep 2
+check "and leaves b's roamed endpoint in place" bash -c "ip netns exec $NS_A wg show p2c$ID-wa endpoints | grep -qF '$KEY_B	198.18.0.12:51820'"
+ip netns exec "$NS_B" nft delete table ip p2roam
+ip netns exec "$NS_B" conntrack -D -p udp --orig-port-src 51820 >/dev/null 2>&1
+ip -n "$NS_B" addr del 198.18.0.12/24 dev eth0
+check "b's packets from its own address again move the endpoint back" retry 10 bash -c "ip netns exec $NS_B ping -c1 -W1 10.88.0.10 >/dev/null; ip netns exec $NS_A wg show p2c$ID-wa endpoints | grep -qF '$KEY_B	198.18.0.2:51820'"
+
 # ---- fail static: a broken list keeps the last good one ----
 echo 'this is not json' >"$TMP/www/list.json"
 check "a garbage list is refused and the last good list kept" retry 10 grep -q "peer list https://198.18.0.254/list.json: not JSON.*keeping the last good list" "$TMP/a/controld.log"
