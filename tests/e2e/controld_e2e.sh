@@ -80,7 +80,11 @@ http {
 			if (-f $TMP/www/swap_a) { rewrite ^ /other/node.json last; }
 			proxy_pass http://198.18.0.1:8080/;
 		}
-		location /b/ { proxy_pass http://198.18.0.2:8080/; }
+		location /bstatic/ { }
+		location /b/ {
+			if (-f $TMP/www/swap_b) { rewrite ^ /bstatic/node.json last; }
+			proxy_pass http://198.18.0.2:8080/;
+		}
 	}
 }
 CONF
@@ -212,15 +216,27 @@ ip -n "$NS_B" addr add 198.18.0.12/24 dev eth0
 printf 'table ip p2roam { chain post { type nat hook postrouting priority 100; udp sport 51820 snat to 198.18.0.12; }; }\n' | ip netns exec "$NS_B" nft -f -
 ip netns exec "$NS_B" conntrack -D -p udp --orig-port-src 51820 >/dev/null 2>&1
 check "a learns b's new source address from its packets (roaming)" retry 10 bash -c "ip netns exec $NS_B ping -c1 -W1 10.88.0.10 >/dev/null; ip netns exec $NS_A wg show p2c$ID-wa endpoints | grep -qF '$KEY_B	198.18.0.12:51820'"
+# b falls quiet (its /test probes would teach a again within seconds), the
+# gateway serves b's last node.json, and a can no longer reach the endpoint b
+# published: a re-sent stale endpoint would cut a off from b.
+mkdir -p "$TMP/www/bstatic"
+nodejson b >"$TMP/www/bstatic/node.json"
+chmod -R a+rX "$TMP/www"
+touch "$TMP/www/swap_b"
+kill -STOP "$CTLD_b"
+printf 'table ip p2block { chain out { type filter hook output priority 0; ip daddr 198.18.0.2 udp dport 51820 drop; }; }\n' | ip netns exec "$NS_A" nft -f -
 C0=$(grep -c 'this node is position 0' "$TMP/a/controld.log")
 kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
 start_controld a "$NS_A"
 check "a restarted controld re-sends its peer set" retry 20 bash -c "[ \$(grep -c 'this node is position 0' $TMP/a/controld.log) -gt $C0 ]"
-sleep 2
-check "and leaves b's roamed endpoint in place" bash -c "ip netns exec $NS_A wg show p2c$ID-wa endpoints | grep -qF '$KEY_B	198.18.0.12:51820'"
+check "and leaves b's roamed endpoint in place" retry 3 bash -c "ip netns exec $NS_A wg show p2c$ID-wa endpoints | grep -qF '$KEY_B	198.18.0.12:51820'"
+check "so a still reaches b" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+ip netns exec "$NS_A" nft delete table ip p2block
 ip netns exec "$NS_B" nft delete table ip p2roam
 ip netns exec "$NS_B" conntrack -D -p udp --orig-port-src 51820 >/dev/null 2>&1
 ip -n "$NS_B" addr del 198.18.0.12/24 dev eth0
+kill -CONT "$CTLD_b"
+rm -f "$TMP/www/swap_b"
 check "b's packets from its own address again move the endpoint back" retry 10 bash -c "ip netns exec $NS_B ping -c1 -W1 10.88.0.10 >/dev/null; ip netns exec $NS_A wg show p2c$ID-wa endpoints | grep -qF '$KEY_B	198.18.0.2:51820'"
 
 # ---- fail static: a broken list keeps the last good one ----
