@@ -126,14 +126,14 @@ static void report(struct node *n, char (*why)[PEERSET_WHY])
 			log_info("peer", "entry %zu (%s) is usable again", i, e->url);
 		snprintf(e->dropped, sizeof(e->dropped), "%s", why[i]);
 	}
-	if (n->want.n_duplicate && n->want.n_duplicate != n->said_dup)
+	if (n->decided.n_duplicate && n->decided.n_duplicate != n->said_dup)
 		log_warn("peer", "%zu list entries repeat a key already listed; each node is used at its first position",
-			 n->want.n_duplicate);
-	n->said_dup = n->want.n_duplicate;
-	if (n->want.n_out_of_range && n->want.n_out_of_range != n->said_oor)
+			 n->decided.n_duplicate);
+	n->said_dup = n->decided.n_duplicate;
+	if (n->decided.n_out_of_range && n->decided.n_out_of_range != n->said_oor)
 		log_warn("peer", "%zu list entries lie beyond the overlay prefix and are ignored",
-			 n->want.n_out_of_range);
-	n->said_oor = n->want.n_out_of_range;
+			 n->decided.n_out_of_range);
+	n->said_oor = n->decided.n_out_of_range;
 }
 
 /* Decide and, when it changed, apply. full_poll: this cycle's fetches all ended. */
@@ -156,7 +156,9 @@ static void recompute(struct node *n, bool full_poll)
 		in[i].known = n->e[i].known;
 		in[i].info = n->e[i].info;
 	}
-	if (peerset_decide(&n->ps, in, n->n, full_poll, time(NULL), &n->want, &v, why))
+	/* Decided apart from want: a held decision must never reach the agent,
+	 * not even as the re-send queued behind a SetPeers in flight. */
+	if (peerset_decide(&n->ps, in, n->n, full_poll, time(NULL), &n->decided, &v, why))
 		goto out;
 	report(n, why);
 	switch (v) {
@@ -183,6 +185,7 @@ static void recompute(struct node *n, bool full_poll)
 		n->said_absent = true;
 		break;
 	}
+	n->want = n->decided;
 	if (!n->applied_valid || !mesh_state_equal(&n->want, &n->applied) ||
 	    peerset_has_news(&n->want))
 		send_setpeers(n);

@@ -66,7 +66,7 @@ struct node {
 	uint16_t listen_port;
 	char ifname[32], backend[16];
 
-	struct mesh_state want, sending, applied;
+	struct mesh_state decided, want, sending, applied; /* want: what to apply next */
 	bool applied_valid, set_inflight, set_again, said_absent;
 	size_t said_dup, said_oor;
 	struct agentmsg_setpeers msg;
