@@ -131,7 +131,8 @@ static void vet(const struct peerset *ps, const struct peerset_entry *e,
 		   memcmp(info->wg_pubkey, ps->self_key, 32)) {
 		b64_key_encode(info->wg_pubkey, k);
 		k[8] = '\0';
-		snprintf(why, PEERSET_WHY, "is P2PWG_SELF_URL but answers key %s, not this node's", k);
+		snprintf(why, PEERSET_WHY, "is P2PWG_SELF_URL but answers key %s, not this node's",
+			 k);
 	} else if (info->has_public && !peerset_public_ok(&ps->params, info->public_ip)) {
 		snprintf(why, PEERSET_WHY, "public_ip %s is not a reachable unicast address",
 			 inet_ntoa(info->public_ip));
@@ -203,7 +204,8 @@ int peerset_decide(struct peerset *ps, const struct peerset_entry *e, size_t n, 
 		 * not wipe every tunnel: leave only when it lasts. */
 		if (full_poll && ps->absent_polls < ps->leave_after)
 			ps->absent_polls++;
-		*verdict = ps->absent_polls >= ps->leave_after ? PEERSET_LEAVE : PEERSET_HOLD_ABSENT;
+		*verdict =
+		    ps->absent_polls >= ps->leave_after ? PEERSET_LEAVE : PEERSET_HOLD_ABSENT;
 	}
 	for (size_t i = 0; i < out->n_peers; i++)
 		out->peers[i].send_endpoint = endpoint_news(ps, &out->peers[i], now);
