@@ -110,7 +110,7 @@ char *status_document(struct node *n)
 		json_object_set_new(p, "tx_bytes", json_integer(mp ? (json_int_t)e->tx : 0));
 		json_object_set_new(p, "nat", e->known ? str_or_null(e->info.nat) : json_null());
 		json_object_set_new(p, "fetch_error", str_or_null(e->error));
-		json_object_set_new(p, "refused", str_or_null(e->dropped));
+		json_object_set_new(p, "refused", str_or_null(e->url ? e->dropped : n->list->why[i]));
 		if (e->test_at) {
 			json_t *t = json_object();
 

@@ -184,6 +184,7 @@ check "a public_ip on loopback is left out alone, saying so" grep -q "entry 2 ($
 check "a public_ip inside the overlay is left out alone, saying so" grep -q "entry 3 ($G/ovl/node.json) public_ip 10.88.0.99 is not a reachable" "$TMP/a/controld.log"
 check "a non-string entry is skipped alone, keeping positions" grep -q "list entry 5 skipped: not a string" "$TMP/a/controld.log"
 check "a repeated URL is skipped alone" grep -q "list entry 6 skipped: same URL as entry 0" "$TMP/a/controld.log"
+check "/status says why each left-out entry configures nothing" bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8080/status > $TMP/st.json; grep -q '\"refused\": \"wg_pubkey is all zero\"' $TMP/st.json && grep -q '\"refused\": \"not a string\"' $TMP/st.json"
 check "the tunnel to b at its new address carries traffic" retry 10 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.14
 C0=$(fetches)
 retry 10 bash -c "[ \$(grep -c 'fetch $G/b/node.json' $TMP/a/controld.log) -ge $((C0 + 2)) ]"
