@@ -176,7 +176,7 @@ echo "{\"wg_pubkey\": \"$(wg genkey | wg pubkey)\", \"overlay_ip\": \"\", \"publ
 echo "{\"wg_pubkey\": \"$(wg genkey | wg pubkey)\", \"overlay_ip\": \"\", \"public_ip\": \"10.88.0.99\", \"public_port\": 51820}" >"$TMP/www/ovl/node.json"
 chmod -R a+rX "$TMP/www"
 G=https://198.18.0.254
-echo "[\"$G/a/node.json\", \"$G/zero/node.json\", \"$G/lo/node.json\", \"$G/ovl/node.json\", \"$G/b/node.json\", 12345, \"$G/a/node.json\"]" >"$TMP/www/list.json"
+echo "[\"$G/a/node.json\", \"$G/zero/node.json\", \"$G/lo/node.json\", \"$G/ovl/node.json\", \"$G/b/node.json\", 12345, \"$G/a/node.json\", \"$G/b/node.json2\"]" >"$TMP/www/list.json"
 check "the rest is applied: a configures b at its new position 4 (10.88.0.14)" retry 15 bash -c "ip netns exec $NS_A wg show p2c$ID-wa allowed-ips | grep -qF '$KEY_B	10.88.0.14/32'"
 check "b finds itself at position 4 past the hostile entries" retry 10 bash -c "ip netns exec $NS_G curl -s --cacert $TMP/ca.pem $G/b/node.json | grep -q '\"overlay_ip\": \"10.88.0.14/32\"'"
 check "an all-zero key is left out alone, saying so" grep -q "entry 1 ($G/zero/node.json) wg_pubkey is all zero" "$TMP/a/controld.log"
@@ -189,6 +189,7 @@ check "the tunnel to b at its new address carries traffic" retry 10 ip netns exe
 C0=$(fetches)
 retry 10 bash -c "[ \$(grep -c 'fetch $G/b/node.json' $TMP/a/controld.log) -ge $((C0 + 2)) ]"
 check "a refused entry is said once, not every cycle ($(grep -c 'wg_pubkey is all zero' "$TMP/a/controld.log"))" test "$(grep -c 'wg_pubkey is all zero' "$TMP/a/controld.log")" -eq 1
+check "a key listed twice is said once, not every cycle ($(grep -c 'repeat a key already listed' "$TMP/a/controld.log"))" test "$(grep -c 'repeat a key already listed' "$TMP/a/controld.log")" -eq 1
 check "wgagent never refused a peer set" bash -c "! grep -q 'did not apply the peer set' $TMP/a/controld.log $TMP/b/controld.log"
 echo "$LIST_OK" >"$TMP/www/list.json"
 check "with the list restored, b is back at 10.88.0.11" retry 15 bash -c "ip netns exec $NS_A wg show p2c$ID-wa allowed-ips | grep -qF '$KEY_B	10.88.0.11/32'"
