@@ -44,6 +44,7 @@ static const struct setting settings[] = {
 	{ "P2PWG_ALLOW_ROOT", "allow-root", "0", "run even as root (not recommended)", K_BOOL, 0, 0, AT(allow_root) },
 	{ "P2PWG_SELF_URL", "self-url", "", "this node's own URL in the list (optional; found by key otherwise)", K_STR, 0, 2047, AT(self_url) },
 	{ "P2PWG_STATUS_LISTEN", "status-listen", "127.0.0.1:8081", "HTTP address for /status and /metrics (keep it private; off to disable)", K_LISTEN_OPT, 0, 0, AT(status_listen) },
+	{ "P2PWG_LEAVE_AFTER", "leave-after", "3", "full list polls in a row without this node's key before it leaves the mesh", K_UINT, 1, 1000, AT(leave_after), .scale = 1 },
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 

@@ -39,6 +39,10 @@ void mesh_compute(const struct mesh_params *p, const uint8_t self_key[32],
 		struct mesh_peer *peer;
 		bool dup = false;
 
+		if (in[i].dropped) {
+			out->n_dropped++;
+			continue;
+		}
 		if (!in[i].known) {
 			out->n_unknown++;
 			continue;

@@ -28,6 +28,7 @@ struct mesh_params {
 struct mesh_input {
 	const char *url;
 	bool known;
+	bool dropped; /* refused by the caller: keeps its position, configures nothing */
 	struct nodeinfo info;
 };
 
@@ -38,6 +39,7 @@ struct mesh_peer {
 	bool has_endpoint;
 	struct sockaddr_in endpoint; /* from the peer's public_ip/public_port */
 	uint16_t keepalive;         /* MESH_KEEPALIVE with an endpoint, else 0 */
+	bool send_endpoint;         /* hand the endpoint to the agent (see peerset.h) */
 };
 
 struct mesh_state {
@@ -46,8 +48,9 @@ struct mesh_state {
 	struct in_addr self_addr;
 	size_t n_peers;
 	struct mesh_peer peers[MESH_MAX_PEERS];
-	/* Entries left out, for logging: count of unknown, duplicate key, beyond the prefix. */
-	size_t n_unknown, n_duplicate, n_out_of_range;
+	/* Entries left out, for logging: count of unknown, duplicate key, beyond the
+	 * prefix, dropped by the caller. */
+	size_t n_unknown, n_duplicate, n_out_of_range, n_dropped;
 };
 
 /* Address of position index, or -ERANGE if it falls outside the overlay prefix
@@ -57,19 +60,20 @@ int mesh_address(const struct mesh_params *p, size_t index, struct in_addr *out)
 /*
  * Compute the desired state. This node is the first entry whose known key is
  * self_key; later entries with an already-seen key are skipped; unknown entries
- * (never fetched) are skipped but keep their position; entries whose position
+ * (never fetched) and dropped ones are skipped but keep their position; entries whose position
  * falls outside the prefix are skipped. When this node is not in the list, or
  * its own position is out of range, found_self is false and there are no peers.
  * Peers appear in list order. Positions from MESH_MAX_PEERS on count as out of
- * range whatever the prefix. An entry is counted once: unknown, else out of
- * range, else duplicate.
+ * range whatever the prefix. An entry is counted once: dropped, else unknown,
+ * else out of range, else duplicate. send_endpoint is left false.
  */
 void mesh_compute(const struct mesh_params *p, const uint8_t self_key[32],
 		  const struct mesh_input *in, size_t n, struct mesh_state *out);
 
 /* True if two states would configure the agent identically: same own address
  * (or both not found) and the same peers in order with the same key, overlay
- * address, endpoint and keepalive. The counts and list positions are ignored. */
+ * address, endpoint and keepalive. The counts, list positions and send_endpoint
+ * are ignored. */
 bool mesh_state_equal(const struct mesh_state *a, const struct mesh_state *b);
 
 #endif

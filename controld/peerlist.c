@@ -12,30 +12,37 @@
 #include "reason.h"
 
 
-/* Check one URL; a reason for entry i on refusal. */
-static int check_url(const char *s, size_t len, size_t i, bool allow_http, char *why,
-		     size_t whylen)
+/* Check one entry; a reason on refusal. */
+static int check_entry(const json_t *arr, size_t i, bool allow_http, char *why, size_t whylen)
 {
-	size_t scheme;
+	const json_t *e = json_array_get(arr, i);
+	const char *s = json_string_value(e);
+	size_t len = json_string_length(e), scheme;
 
+	if (!json_is_string(e))
+		return reason_set(why, whylen, "not a string");
 	if (len == 0)
-		return reason_set(why, whylen, "entry %zu: empty URL", i);
+		return reason_set(why, whylen, "empty URL");
 	if (len > PEERLIST_MAX_URL)
-		return reason_set(why, whylen, "entry %zu: URL of %zu bytes, at most %d", i, len,
-			      PEERLIST_MAX_URL);
+		return reason_set(why, whylen, "URL of %zu bytes, at most %d", len,
+				  PEERLIST_MAX_URL);
+	/* Printable ASCII only: URLs go to logs and /status as they are. */
 	for (size_t k = 0; k < len; k++)
-		if ((unsigned char)s[k] <= 0x20 || s[k] == 0x7f)
+		if ((unsigned char)s[k] <= 0x20 || (unsigned char)s[k] >= 0x7f)
 			return reason_set(why, whylen,
-				      "entry %zu: URL contains a space or control character", i);
+					  "URL contains a space, control character or non-ASCII byte");
 	if (!strncmp(s, "https://", 8))
 		scheme = 8;
 	else if (allow_http && !strncmp(s, "http://", 7))
 		scheme = 7;
 	else
-		return reason_set(why, whylen, "entry %zu: URL must start with %s", i,
-			      allow_http ? "https:// or http://" : "https://");
+		return reason_set(why, whylen, "URL must start with %s",
+				  allow_http ? "https:// or http://" : "https://");
 	if (len == scheme || s[scheme] == '/')
-		return reason_set(why, whylen, "entry %zu: URL has no host", i);
+		return reason_set(why, whylen, "URL has no host");
+	for (size_t j = 0; j < i; j++)
+		if (json_equal(json_array_get(arr, j), e))
+			return reason_set(why, whylen, "same URL as entry %zu", j);
 	return 0;
 }
 
@@ -73,35 +80,24 @@ int peerlist_parse(const char *buf, size_t len, bool allow_http, struct peerlist
 		reason_set(why, whylen, "%zu entries, at most %d", n, PEERLIST_MAX_PEERS);
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		json_t *e = json_array_get(arr, i);
-
-		if (!json_is_string(e)) {
-			reason_set(why, whylen, "entry %zu is not a string", i);
-			goto out;
-		}
-		if (check_url(json_string_value(e), json_string_length(e), i, allow_http, why,
-			      whylen))
-			goto out;
-		for (size_t j = 0; j < i; j++)
-			if (json_equal(json_array_get(arr, j), e)) {
-				reason_set(why, whylen, "duplicate URL at entries %zu and %zu", j, i);
-				goto out;
-			}
-	}
-
 	ret = -ENOMEM;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		goto out;
 	l->urls = calloc(n ? n : 1, sizeof(*l->urls));
-	if (!l->urls)
+	l->why = calloc(n ? n : 1, sizeof(*l->why));
+	if (!l->urls || !l->why)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		l->urls[i] = strdup(json_string_value(json_array_get(arr, i)));
-		if (!l->urls[i])
-			goto out;
+		char bad[128];
+
 		l->n = i + 1;
+		if (check_entry(arr, i, allow_http, bad, sizeof(bad)))
+			l->why[i] = strdup(bad);
+		else
+			l->urls[i] = strdup(json_string_value(json_array_get(arr, i)));
+		if (!l->urls[i] && !l->why[i])
+			goto out;
 	}
 	*out = l;
 	l = NULL;
@@ -120,9 +116,14 @@ bool peerlist_equal(const struct peerlist *a, const struct peerlist *b)
 		return a == b;
 	if (a->n != b->n)
 		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->urls[i], b->urls[i]))
+	for (size_t i = 0; i < a->n; i++) {
+		if (!a->urls[i] != !b->urls[i])
 			return false;
+		if (a->urls[i] && strcmp(a->urls[i], b->urls[i]))
+			return false;
+		if (a->why[i] && strcmp(a->why[i], b->why[i]))
+			return false;
+	}
 	return true;
 }
 
@@ -130,8 +131,11 @@ void peerlist_free(struct peerlist *l)
 {
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; l->urls && i < l->n; i++)
 		free(l->urls[i]);
+	for (size_t i = 0; l->why && i < l->n; i++)
+		free(l->why[i]);
 	free(l->urls);
+	free(l->why);
 	free(l);
 }

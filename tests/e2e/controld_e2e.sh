@@ -78,8 +78,16 @@ http {
 		root $TMP/www;
 		location = /list.json { if (-f $TMP/www/fail500) { return 500; } }
 		location /bad/ { }
-		location /a/ { proxy_pass http://198.18.0.1:8080/; }
-		location /b/ { proxy_pass http://198.18.0.2:8080/; }
+		location /other/ { }
+		location /a/ {
+			if (-f $TMP/www/swap_a) { rewrite ^ /other/node.json last; }
+			proxy_pass http://198.18.0.1:8080/;
+		}
+		location /bstatic/ { }
+		location /b/ {
+			if (-f $TMP/www/swap_b) { rewrite ^ /bstatic/node.json last; }
+			proxy_pass http://198.18.0.2:8080/;
+		}
 	}
 }
 CONF
@@ -177,6 +185,78 @@ fetches() { grep -c 'fetch https://198.18.0.254/b/node.json' "$TMP/a/controld.lo
 C0=$(fetches)
 check "the good peer is still fetched every cycle while the dead one times out" retry 8 bash -c "[ \$(grep -c 'fetch https://198.18.0.254/b/node.json' $TMP/a/controld.log) -ge $((C0 + 3)) ]"
 echo "$LIST_OK" >"$TMP/www/list.json"
+
+# ---- hostile entries are left out alone; the rest is applied ----
+mkdir -p "$TMP/www/zero" "$TMP/www/lo" "$TMP/www/ovl"
+echo '{"wg_pubkey": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "overlay_ip": "", "public_ip": "198.18.0.9", "public_port": 51820}' >"$TMP/www/zero/node.json"
+echo "{\"wg_pubkey\": \"$(wg genkey | wg pubkey)\", \"overlay_ip\": \"\", \"public_ip\": \"127.0.0.1\", \"public_port\": 51820}" >"$TMP/www/lo/node.json"
+echo "{\"wg_pubkey\": \"$(wg genkey | wg pubkey)\", \"overlay_ip\": \"\", \"public_ip\": \"10.88.0.99\", \"public_port\": 51820}" >"$TMP/www/ovl/node.json"
+chmod -R a+rX "$TMP/www"
+G=https://198.18.0.254
+echo "[\"$G/a/node.json\", \"$G/zero/node.json\", \"$G/lo/node.json\", \"$G/ovl/node.json\", \"$G/b/node.json\", 12345, \"$G/a/node.json\", \"$G/b/node.json2\"]" >"$TMP/www/list.json"
+check "the rest is applied: a configures b at its new position 4 (10.88.0.14)" retry 15 bash -c "ip netns exec $NS_A wg show p2c$ID-wa allowed-ips | grep -qF '$KEY_B	10.88.0.14/32'"
+check "b finds itself at position 4 past the hostile entries" retry 10 bash -c "ip netns exec $NS_G curl -s --cacert $TMP/ca.pem $G/b/node.json | grep -q '\"overlay_ip\": \"10.88.0.14/32\"'"
+check "an all-zero key is left out alone, saying so" grep -q "entry 1 ($G/zero/node.json) wg_pubkey is all zero" "$TMP/a/controld.log"
+check "a public_ip on loopback is left out alone, saying so" grep -q "entry 2 ($G/lo/node.json) public_ip 127.0.0.1 is not a reachable" "$TMP/a/controld.log"
+check "a public_ip inside the overlay is left out alone, saying so" grep -q "entry 3 ($G/ovl/node.json) public_ip 10.88.0.99 is not a reachable" "$TMP/a/controld.log"
+check "a non-string entry is skipped alone, keeping positions" grep -q "list entry 5 skipped: not a string" "$TMP/a/controld.log"
+check "a repeated URL is skipped alone" grep -q "list entry 6 skipped: same URL as entry 0" "$TMP/a/controld.log"
+check "/status says why each left-out entry configures nothing" bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8081/status > $TMP/st.json; grep -q '\"refused\": \"wg_pubkey is all zero\"' $TMP/st.json && grep -q '\"refused\": \"not a string\"' $TMP/st.json"
+check "the tunnel to b at its new address carries traffic" retry 10 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.14
+C0=$(fetches)
+retry 10 bash -c "[ \$(grep -c 'fetch $G/b/node.json' $TMP/a/controld.log) -ge $((C0 + 2)) ]"
+check "a refused entry is said once, not every cycle ($(grep -c 'wg_pubkey is all zero' "$TMP/a/controld.log"))" test "$(grep -c 'wg_pubkey is all zero' "$TMP/a/controld.log")" -eq 1
+check "a key listed twice is said once, not every cycle ($(grep -c 'repeat a key already listed' "$TMP/a/controld.log"))" test "$(grep -c 'repeat a key already listed' "$TMP/a/controld.log")" -eq 1
+check "wgagent never refused a peer set" bash -c "! grep -q 'did not apply the peer set' $TMP/a/controld.log $TMP/b/controld.log"
+echo "$LIST_OK" >"$TMP/www/list.json"
+check "with the list restored, b is back at 10.88.0.11" retry 15 bash -c "ip netns exec $NS_A wg show p2c$ID-wa allowed-ips | grep -qF '$KEY_B	10.88.0.11/32'"
+
+# ---- one poll where its own URL answers another key does not wipe the tunnels ----
+mkdir -p "$TMP/www/other"
+echo "{\"wg_pubkey\": \"$(wg genkey | wg pubkey)\", \"overlay_ip\": \"\"}" >"$TMP/www/other/node.json"
+chmod -R a+rX "$TMP/www"
+touch "$TMP/www/swap_a"
+lost=0
+for i in $(seq 1 12); do
+	sleep 0.5
+	[ "$i" -eq 6 ] && rm -f "$TMP/www/swap_a"
+	ip netns exec "$NS_A" wg show p2c$ID-wa peers | grep -qF "$KEY_B" || lost=1
+	ip -n "$NS_A" addr show p2c$ID-wa | grep -qF 10.88.0.10/ || lost=1
+done
+rm -f "$TMP/www/swap_a"
+check "its own URL answering another key is counted, not obeyed at once" grep -q "is not in the list as read in full (1 of 3 polls in a row); keeping the current address and peers" "$TMP/a/controld.log"
+check "a kept its address and b as a peer throughout" test "$lost" -eq 0
+check "and never left the mesh" bash -c "! grep -q 'no address and no peers until it is' $TMP/a/controld.log"
+check "b has a as its peer again once a's URL answers a's key" retry 15 bash -c "ip netns exec $NS_B wg show p2c$ID-wb peers | grep -qF '$KEY_A'"
+check "the tunnel a -> b carries traffic again" retry 10 ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+
+# ---- roaming: an endpoint WireGuard learnt from b's packets survives a re-sent peer set ----
+ip -n "$NS_B" addr add 198.18.0.12/24 dev eth0
+printf 'table ip p2roam { chain post { type nat hook postrouting priority 100; udp sport 51820 snat to 198.18.0.12; }; }\n' | ip netns exec "$NS_B" nft -f -
+ip netns exec "$NS_B" conntrack -D -p udp --orig-port-src 51820 >/dev/null 2>&1
+check "a learns b's new source address from its packets (roaming)" retry 10 bash -c "ip netns exec $NS_B ping -c1 -W1 10.88.0.10 >/dev/null; ip netns exec $NS_A wg show p2c$ID-wa endpoints | grep -qF '$KEY_B	198.18.0.12:51820'"
+# b falls quiet (its /test probes would teach a again within seconds), the
+# gateway serves b's last node.json, and a can no longer reach the endpoint b
+# published: a re-sent stale endpoint would cut a off from b.
+mkdir -p "$TMP/www/bstatic"
+nodejson b >"$TMP/www/bstatic/node.json"
+chmod -R a+rX "$TMP/www"
+touch "$TMP/www/swap_b"
+kill -STOP "$CTLD_b"
+printf 'table ip p2block { chain out { type filter hook output priority 0; ip daddr 198.18.0.2 udp dport 51820 drop; }; }\n' | ip netns exec "$NS_A" nft -f -
+C0=$(grep -c 'this node is position 0' "$TMP/a/controld.log")
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+start_controld a "$NS_A"
+check "a restarted controld re-sends its peer set" retry 20 bash -c "[ \$(grep -c 'this node is position 0' $TMP/a/controld.log) -gt $C0 ]"
+check "and leaves b's roamed endpoint in place" retry 3 bash -c "ip netns exec $NS_A wg show p2c$ID-wa endpoints | grep -qF '$KEY_B	198.18.0.12:51820'"
+check "so a still reaches b" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
+ip netns exec "$NS_A" nft delete table ip p2block
+ip netns exec "$NS_B" nft delete table ip p2roam
+ip netns exec "$NS_B" conntrack -D -p udp --orig-port-src 51820 >/dev/null 2>&1
+ip -n "$NS_B" addr del 198.18.0.12/24 dev eth0
+kill -CONT "$CTLD_b"
+rm -f "$TMP/www/swap_b"
+check "b's packets from its own address again move the endpoint back" retry 10 bash -c "ip netns exec $NS_B ping -c1 -W1 10.88.0.10 >/dev/null; ip netns exec $NS_A wg show p2c$ID-wa endpoints | grep -qF '$KEY_B	198.18.0.2:51820'"
 
 # ---- fail static: a broken list keeps the last good one ----
 echo 'this is not json' >"$TMP/www/list.json"

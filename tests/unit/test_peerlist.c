@@ -39,6 +39,25 @@ static void refused(const char *doc, size_t len, bool allow_http, const char *wa
 
 #define REFUSED(doc, allow, want) refused(doc, strlen(doc), allow, want)
 
+/* Accepted with entry i alone skipped (reason containing want); the others
+ * keep their positions. */
+static void skipped(const char *doc, bool allow_http, size_t i, const char *want)
+{
+	struct peerlist *l = ok(doc, allow_http);
+
+	assert_true(i < l->n);
+	assert_null(l->urls[i]);
+	assert_non_null(l->why[i]);
+	if (!strstr(l->why[i], want))
+		fail_msg("reason \"%s\" does not contain \"%s\"", l->why[i], want);
+	for (size_t k = 0; k < l->n; k++)
+		if (k != i) {
+			assert_non_null(l->urls[k]);
+			assert_null(l->why[k]);
+		}
+	peerlist_free(l);
+}
+
 /* A list of n distinct URLs, in the array form. */
 static char *make_list(size_t n)
 {
@@ -99,22 +118,35 @@ static void test_shape_refused(void **state)
 	peerlist_free(l);
 }
 
-static void test_entry_refused(void **state)
+static void test_bad_entry_skipped_alone_keeps_positions(void **state)
 {
-	REFUSED("[\"https://a.example/\", \"https://b.example/\", \"https://c.example/\", 3]",
-		false, "entry 3 is not a string");
-	REFUSED("[null]", false, "entry 0 is not a string");
-	REFUSED("[[\"https://a.example/\"]]", false, "entry 0 is not a string");
-	REFUSED("[\"https://a.example/\", \"\"]", false, "entry 1: empty URL");
-	REFUSED("[\"https://a.example/x y\"]", false, "entry 0: URL contains a space");
-	REFUSED("[\" https://a.example/\"]", false, "space or control character");
-	REFUSED("[\"https://a.example/\\t\"]", false, "space or control character");
-	REFUSED("[\"https://a.example/\\u0001\"]", false, "space or control character");
-	REFUSED("[\"https://a.example/\\u007f\"]", false, "space or control character");
-	REFUSED("[\"https://\"]", false, "entry 0: URL has no host");
-	REFUSED("[\"https:///node.json\"]", false, "URL has no host");
-	REFUSED("[\"a.example/node.json\"]", false, "entry 0: URL must start with https://");
-	REFUSED("[\"HTTPS://a.example/\"]", false, "must start with https://");
+	struct peerlist *l;
+
+	/* As the prototype: the entry after a bad one keeps its position. */
+	l = ok("[\"https://a.example/\", 3, \"https://c.example/\"]", false);
+	assert_int_equal(l->n, 3);
+	assert_string_equal(l->urls[0], "https://a.example/");
+	assert_null(l->urls[1]);
+	assert_string_equal(l->urls[2], "https://c.example/");
+	peerlist_free(l);
+	skipped("[\"https://a.example/\", \"https://b.example/\", \"https://c.example/\", 3]",
+		false, 3, "not a string");
+	skipped("[null]", false, 0, "not a string");
+	skipped("[[\"https://a.example/\"]]", false, 0, "not a string");
+	skipped("[{\"url\": \"https://a.example/\"}, \"https://b.example/\"]", false, 0,
+		"not a string");
+	skipped("[\"https://a.example/\", \"\"]", false, 1, "empty URL");
+	skipped("[\"https://a.example/x y\"]", false, 0, "URL contains a space");
+	skipped("[\" https://a.example/\"]", false, 0, "space, control character");
+	skipped("[\"https://a.example/\\t\"]", false, 0, "space, control character");
+	skipped("[\"https://a.example/\\u0001\"]", false, 0, "space, control character");
+	skipped("[\"https://a.example/\\u007f\"]", false, 0, "space, control character");
+	skipped("[\"https://a.example/\\u001b[31m\"]", false, 0, "control character");
+	skipped("[\"https://a.example/\\u00e9\"]", false, 0, "non-ASCII");
+	skipped("[\"https://\"]", false, 0, "URL has no host");
+	skipped("[\"https:///node.json\"]", false, 0, "URL has no host");
+	skipped("[\"a.example/node.json\"]", false, 0, "URL must start with https://");
+	skipped("[\"HTTPS://a.example/\"]", false, 0, "must start with https://");
 }
 
 static void test_scheme(void **state)
@@ -122,13 +154,13 @@ static void test_scheme(void **state)
 	const char *http = "[\"https://a.example/\", \"http://10.0.0.2:8080/node.json\"]";
 	struct peerlist *l;
 
-	REFUSED(http, false, "entry 1: URL must start with https://");
+	skipped(http, false, 1, "URL must start with https://");
 	l = ok(http, true);
 	assert_string_equal(l->urls[1], "http://10.0.0.2:8080/node.json");
 	peerlist_free(l);
-	REFUSED("[\"ftp://a.example/node.json\"]", false, "must start with https://");
-	REFUSED("[\"ftp://a.example/node.json\"]", true, "must start with https:// or http://");
-	REFUSED("[\"http://\"]", true, "URL has no host");
+	skipped("[\"ftp://a.example/node.json\"]", false, 0, "must start with https://");
+	skipped("[\"ftp://a.example/node.json\"]", true, 0, "must start with https:// or http://");
+	skipped("[\"http://\"]", true, 0, "URL has no host");
 }
 
 static void test_url_length(void **state)
@@ -144,18 +176,18 @@ static void test_url_length(void **state)
 	assert_int_equal(strlen(l->urls[0]), PEERLIST_MAX_URL);
 	peerlist_free(l);
 	strcpy(doc + 2 + PEERLIST_MAX_URL, "a\"]");
-	REFUSED(doc, false, "entry 0: URL of 2049 bytes, at most 2048");
+	skipped(doc, false, 0, "URL of 2049 bytes, at most 2048");
 	free(doc);
 }
 
-static void test_duplicate(void **state)
+static void test_duplicate_url_skipped_keeps_first_position(void **state)
 {
-	REFUSED("[\"https://a.example/\", \"https://b.example/\", \"https://c.example/\","
+	skipped("[\"https://a.example/\", \"https://b.example/\", \"https://c.example/\","
 		" \"https://d.example/\", \"https://b.example/\"]",
-		false, "duplicate URL at entries 1 and 4");
+		false, 4, "same URL as entry 1");
 	/* Same URL once escaped, once not: still the same URL. */
-	REFUSED("[\"https://a.example/\", \"https:\\/\\/a.example\\/\"]", false,
-		"duplicate URL at entries 0 and 1");
+	skipped("[\"https://a.example/\", \"https:\\/\\/a.example\\/\"]", false, 1,
+		"same URL as entry 0");
 }
 
 static void test_count(void **state)
@@ -204,6 +236,18 @@ static void test_equal(void **state)
 	assert_false(peerlist_equal(shorter, a));
 	assert_false(peerlist_equal(a, other));
 	assert_false(peerlist_equal(a, NULL));
+	{
+		struct peerlist *h1 = ok("[\"https://a.example/\", 1]", false);
+		struct peerlist *h2 = ok("[\"https://a.example/\", 2]", false);
+		struct peerlist *h3 = ok("[\"https://a.example/\", \"\"]", false);
+
+		assert_true(peerlist_equal(h1, h2)); /* both skipped for the same reason */
+		assert_false(peerlist_equal(h1, h3));
+		assert_false(peerlist_equal(h1, a));
+		peerlist_free(h1);
+		peerlist_free(h2);
+		peerlist_free(h3);
+	}
 	assert_true(peerlist_equal(NULL, NULL));
 	peerlist_free(a);
 	peerlist_free(b);
@@ -217,9 +261,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_both_forms),  cmocka_unit_test(test_empty_list),
-		cmocka_unit_test(test_shape_refused), cmocka_unit_test(test_entry_refused),
+		cmocka_unit_test(test_shape_refused), cmocka_unit_test(test_bad_entry_skipped_alone_keeps_positions),
 		cmocka_unit_test(test_scheme),      cmocka_unit_test(test_url_length),
-		cmocka_unit_test(test_duplicate),   cmocka_unit_test(test_count),
+		cmocka_unit_test(test_duplicate_url_skipped_keeps_first_position),   cmocka_unit_test(test_count),
 		cmocka_unit_test(test_size),        cmocka_unit_test(test_equal),
 	};
 
