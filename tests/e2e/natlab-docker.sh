@@ -19,6 +19,7 @@ DK_DOCKER=/usr/bin/docker # /usr/local/bin/docker may be another client
 DK_COMPOSE=/usr/bin/docker-compose
 DK_SUITE=bookworm
 DK_PID=""
+DK_NET_SERVICE=net # the service that holds the node's network namespace
 
 # The mirror apt uses on this machine (deb822 or one-line sources).
 dk_mirror() {
@@ -136,12 +137,13 @@ dk_node_init() {
 	{
 		echo 'version: "2.4"'
 		echo 'services:'
-		echo '  wgagent:'
-		echo "    command: [--user=61820:61820, --socket-group=61821, --allow-uid=61821,"
-		echo "              --uapi-dir=/run/wireguard, --ifname=$(nl_if "$k"), --log-level=$NL_LOG_LEVEL]"
+		echo '  net:'
 		echo '    extra_hosts:'
 		echo "      - gist.$NL_DOMAIN:100.64.$k.1"
 		for ((i = 0; i < 10; i++)); do echo "      - n$i-8080.$NL_DOMAIN:100.64.$k.1"; done
+		echo '  wgagent:'
+		echo "    command: [--user=61820:61820, --socket-group=61821, --allow-uid=61821,"
+		echo "              --uapi-dir=/run/wireguard, --ifname=$(nl_if "$k"), --log-level=$NL_LOG_LEVEL]"
 		echo '  controld:'
 		echo '    environment:'
 		echo '      P2PWG_CA_BUNDLE: /lab/ca.pem'
@@ -162,16 +164,18 @@ dk_compose() {
 dk_cid() { dk_compose ps -q "$1" 2>/dev/null; }
 dk_pid() { "$DK_DOCKER" inspect -f '{{.State.Pid}}' "$(dk_cid "$1")" 2>/dev/null; }
 
-# dk_node_attach: the wgagent container's network namespace becomes node K's
+# dk_node_attach: the node's network namespace (the net container's) becomes node K's
 # (ip netns attach, so every natlab_* reader works on it), with the links a
 # lab node has: 192.168.1.2 behind its router as the default route, and the
 # gateway's own link 100.64.K.2. Its docker network stays, for port 8080.
-# Again after each restart: a container restarts in a new namespace.
+# Again after the net container is made anew (down/up); a no-op while it runs.
 dk_node_attach() {
 	local k=$DK_K pid ns rns
 	ns=$(nl_ns "$k") rns=$(nl_rns "$k")
-	pid=$(dk_pid wgagent)
-	[ -n "$pid" ] && [ "$pid" != 0 ] || { echo "natlab-docker: wgagent is not running"; return 1; }
+	pid=$(dk_pid "$DK_NET_SERVICE")
+	[ -n "$pid" ] && [ "$pid" != 0 ] || { echo "natlab-docker: $DK_NET_SERVICE is not running"; return 1; }
+	# Still the same namespace: its links are there.
+	[ "$(stat -L -c %i "/run/netns/$ns" 2>/dev/null)" = "$(stat -L -c %i "/proc/$pid/ns/net")" ] && return 0
 	ip netns del "$ns" 2>/dev/null
 	ip netns attach "$ns" "$pid" || return 1
 	case " ${E2E_NETNS[*]} " in *" $ns "*) ;; *) E2E_NETNS+=("$ns") ;; esac
