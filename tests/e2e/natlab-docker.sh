@@ -63,6 +63,11 @@ dk_base_tarball() {
 dk_engine_start() {
 	local dir=$1 ns=${2:-}
 	mkdir -p "$dir" "$DK_CACHE/docker" || return 1
+	# One engine at a time on the shared data root (another test run waits).
+	if [ -z "${DK_LOCK_FD:-}" ]; then
+		exec {DK_LOCK_FD}>"$DK_CACHE/lock" && flock -w 900 "$DK_LOCK_FD" ||
+			{ echo "natlab-docker: $DK_CACHE is busy"; return 1; }
+	fi
 	DK_RUN=$dir
 	if [ -n "$ns" ]; then
 		set -- nsenter --net="/run/netns/$ns" /usr/sbin/dockerd
@@ -71,7 +76,7 @@ dk_engine_start() {
 	fi
 	"$@" --data-root "$DK_CACHE/docker" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
 		-H "unix://$dir/docker.sock" --containerd-namespace p2pwg --log-level warn \
-		>>"$dir/dockerd.log" 2>&1 &
+		>>"$dir/dockerd.log" 2>&1 {DK_LOCK_FD}>&- &
 	DK_PID=$!
 	track_pid $DK_PID dockerd
 	disown $DK_PID
@@ -103,22 +108,24 @@ dk_base_image() {
 	echo "$tag"
 }
 
-
 # dk_build_images SRC: both images from SRC's Dockerfiles on the local base,
 # tagged as docker-compose.yml names them. The shared build stage is tagged
 # too, so pruning what is left untagged never drops its cached layers.
 dk_build_images() {
-	local src=$1 base t
+	local src=$1 base
 	base=$(dk_base_image) || return 1
-	for t in "build p2pwg-build wgagent" "'' p2pwg-wgagent wgagent" "'' p2pwg-controld controld"; do
-		eval "set -- $t"
-		"$DK_DOCKER" build -q --network host --build-arg BASE="$base" ${1:+--target "$1"} \
-			-f "$src/Dockerfile.$3" -t "$2:latest" "$src" >/dev/null || return 1
-	done
+	dk_build "$base" --target build -f "$src/Dockerfile.wgagent" -t p2pwg-build:latest "$src" &&
+		dk_build "$base" -f "$src/Dockerfile.wgagent" -t p2pwg-wgagent:latest "$src" &&
+		dk_build "$base" -f "$src/Dockerfile.controld" -t p2pwg-controld:latest "$src" || return 1
 	# Earlier builds' images and older bases: the cache does not grow.
 	"$DK_DOCKER" image prune -f >/dev/null
 	"$DK_DOCKER" images --format '{{.Repository}}:{{.Tag}}' p2pwg-base |
 		grep -vx "$base" | xargs -r "$DK_DOCKER" rmi >/dev/null
+}
+
+dk_build() { # BASE ARGS...: apt-get in the build reaches the mirror through the host's network
+	local base=$1; shift
+	"$DK_DOCKER" build -q --network host --build-arg BASE="$base" "$@" >/dev/null
 }
 
 # ---- the compose node as node K of the lab ----
