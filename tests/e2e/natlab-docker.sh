@@ -31,17 +31,19 @@ dk_mirror() {
 	echo "${m:-http://deb.debian.org/debian}"
 }
 
-# dk_base_tarball: a Debian 12 minbase root filesystem as a tarball, made
-# once a week (the key) and reused when present; prints its path.
-dk_base_tarball() {
-	local key tar root
+# dk_rootfs_tarball NAME [PACKAGE,...]: a Debian 12 minbase root filesystem
+# (plus those packages) as a tarball, made once a week (the key) and reused
+# when present; prints its path.
+dk_rootfs_tarball() {
+	local name=$1 include=${2:-} key tar root
 	key=$DK_SUITE-slim-$(date -u +%G-w%V)
-	tar=$DK_CACHE/base-$key.tar
+	tar=$DK_CACHE/$name-$key.tar
 	[ -s "$tar" ] && { echo "$tar"; return 0; }
 	mkdir -p "$DK_CACHE" || return 1
 	root=$(mktemp -d "$DK_CACHE/root.XXXXXX") || return 1
-	debootstrap --variant=minbase "$DK_SUITE" "$root" "$(dk_mirror)" >"$DK_CACHE/debootstrap.log" 2>&1 ||
-		{ tail -20 "$DK_CACHE/debootstrap.log" >&2; rm -rf "$root"; return 1; }
+	debootstrap --variant=minbase ${include:+--include="$include"} "$DK_SUITE" "$root" "$(dk_mirror)" \
+		>"$DK_CACHE/debootstrap-$name.log" 2>&1 ||
+		{ tail -20 "$DK_CACHE/debootstrap-$name.log" >&2; rm -rf "$root"; return 1; }
 	# As Debian's -slim images: no apt lists or caches, and dpkg leaves out
 	# documentation and translations, now and in every later install.
 	rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
@@ -49,12 +51,18 @@ dk_base_tarball() {
 	printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
 		'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' 'path-exclude /usr/share/locale/*' \
 		>"$root/etc/dpkg/dpkg.cfg.d/docker-slim"
-	tar -C "$root" --numeric-owner -cf "$tar.new" . && mv -f "$tar.new" "$tar" || { rm -rf "$root"; return 1; }
+	chmod 755 "$root" # mktemp made it 0700; it becomes /
+	if ! tar -C "$root" --numeric-owner -cf "$tar.new" . || ! mv -f "$tar.new" "$tar"; then
+		rm -rf "$root" "$tar.new"
+		return 1
+	fi
 	rm -rf "$root"
-	# Only the newest tarball is kept.
-	find "$DK_CACHE" -maxdepth 1 -name 'base-*.tar' ! -name "base-$key.tar" -delete
+	# Only the newest tarball of each name is kept.
+	find "$DK_CACHE" -maxdepth 1 -name "$name-*.tar" ! -name "$name-$key.tar" -delete
 	echo "$tar"
 }
+
+dk_base_tarball() { dk_rootfs_tarball base; }
 
 # dk_engine_start RUNDIR [NETNS]: Debian's dockerd with its own socket,
 # pid file, exec root and data root; in NETNS when given. In the host's
