@@ -62,10 +62,17 @@ retry 60 bash -c "[ \"\$(nsenter -t \$(pgrep -P $NSPAWN -x systemd) -a systemctl
 state=$(in_machine systemctl is-system-running 2>&1)
 check "the root boots with systemd ($state)" test "$state" = running
 check "both units active" in_machine systemctl is-active p2pwg-wgagent p2pwg-controld
-retry 20 bash -c "nsenter -t \$(pgrep -P $NSPAWN -x systemd) -a curl -sf http://127.0.0.1:8080/status | jq -e '.node.agent == \"connected\"'"
-st=$(in_machine curl -sf http://127.0.0.1:8080/status)
+# /status: on the local status listener where controld has one.
+SURL=http://127.0.0.1:8080
+"$BUILD/controld" --help | grep -q P2PWG_STATUS_LISTEN && SURL=http://127.0.0.1:8081
+retry 20 bash -c "nsenter -t \$(pgrep -P $NSPAWN -x systemd) -a curl -sf $SURL/status | jq -e '.node.agent == \"connected\"'"
+st=$(in_machine curl -sf $SURL/status)
 check "controld reaches the agent over /run/p2pwg/agent.sock ($(echo "$st" | jq -c '[.node.agent, .node.backend, .node.interface]'))" \
 	test "$(echo "$st" | jq -r .node.agent)" = connected
+out=$(in_machine p2pwg-status --url $SURL); rc=$?
+echo "$out"
+check "p2pwg-status (installed) prints this node, agent connected (exit $rc)" \
+	test "$rc $(grep -c 'agent connected' <<<"$out")" = "0 1"
 check "the key is in /var/lib/p2pwg, 0600, p2pwg-agent's" \
 	test "$(in_machine stat -c '%U %a' /var/lib/p2pwg/private.key)" = "p2pwg-agent 600"
 
