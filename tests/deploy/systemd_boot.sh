@@ -62,9 +62,8 @@ retry 60 bash -c "[ \"\$(nsenter -t \$(pgrep -P $NSPAWN -x systemd) -a systemctl
 state=$(in_machine systemctl is-system-running 2>&1)
 check "the root boots with systemd ($state)" test "$state" = running
 check "both units active" in_machine systemctl is-active p2pwg-wgagent p2pwg-controld
-# /status: on the local status listener where controld has one.
-SURL=http://127.0.0.1:8080
-"$BUILD/controld" --help | grep -q P2PWG_STATUS_LISTEN && SURL=http://127.0.0.1:8081
+# /status: on controld's local status listener.
+SURL=http://127.0.0.1:8081
 retry 20 bash -c "nsenter -t \$(pgrep -P $NSPAWN -x systemd) -a curl -sf $SURL/status | jq -e '.node.agent == \"connected\"'"
 st=$(in_machine curl -sf $SURL/status)
 check "controld reaches the agent over /run/p2pwg/agent.sock ($(echo "$st" | jq -c '[.node.agent, .node.backend, .node.interface]'))" \

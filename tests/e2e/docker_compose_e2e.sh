@@ -74,12 +74,8 @@ check "n$D's node.json through the gateway shows its router's endpoint ($(echo "
 check "port 8080 is published by the engine (/healthz on the engine's side)" \
 	ip netns exec "$NL_P-dk" curl -sf -m 3 http://127.0.0.1:8080/healthz
 
-# p2pwg-status inside the controld container: the local listener once there
-# is one (P2PWG_STATUS_LISTEN), else the public one.
-SURL=()
-"$DK_DOCKER" exec "$(dk_cid controld)" controld --help 2>&1 | grep -q P2PWG_STATUS_LISTEN ||
-	SURL=(--url http://127.0.0.1:8080)
-out=$("$DK_DOCKER" exec "$(dk_cid controld)" p2pwg-status "${SURL[@]}"); rc=$?
+# p2pwg-status inside the controld container, on the local status listener.
+out=$("$DK_DOCKER" exec "$(dk_cid controld)" p2pwg-status); rc=$?
 echo "$out"
 check "p2pwg-status in the container: every peer direct with /test ok (exit $rc)" \
 	test "$rc $(echo "$out" | grep -cE '^[0-9]+ +n[01] .* ok +direct')" = "0 2"

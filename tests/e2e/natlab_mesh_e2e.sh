@@ -22,41 +22,8 @@ TMP=$(mktemp -d /tmp/p2pwg-natlab.XXXXXX)
 trap 'natlab_cleanup; natlab_keep_logs_on_failure; rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
-# ---- helpers: sessions, pings, logs ----
+# ---- helpers: logs and checks (sessions and pings are in natlab-lib.sh) ----
 
-# snapshot K...: "node key latest-handshake rx tx" for every peer of each node.
-snapshot() {
-	local k
-	for k in "$@"; do
-		join <(natlab_wg "$k" latest-handshakes | sort) <(natlab_wg "$k" transfer | sort) | sed "s/^/$k /"
-	done
-}
-# same_sessions BEFORE AFTER: every session in BEFORE is still there, its
-# counters did not drop (a re-created peer starts from zero) and it had no
-# new handshake earlier than WireGuard's own rekey after 120 s.
-same_sessions() {
-	awk 'NR == FNR { hs[$1 " " $2] = $3; rx[$1 " " $2] = $4; tx[$1 " " $2] = $5; next }
-	     { k = $1 " " $2; seen[k] = 1
-	       if (k in hs && ($4 < rx[k] || $5 < tx[k] || ($3 != hs[k] && $3 - hs[k] < 115))) {
-		       print "  reset: node " $1 " peer " substr($2, 1, 8) ": handshake " hs[k] " -> " $3 ", rx " rx[k] " -> " $4 ", tx " tx[k] " -> " $5; bad = 1 } }
-	     END { for (k in hs) if (!(k in seen)) { print "  gone: " k; bad = 1 }; exit bad }' "$1" "$2"
-}
-check_sessions() { # WHAT BEFORE AFTER
-	local out
-	if out=$(same_sessions "$2" "$3"); then pass "$1"; else fail "$1"; echo "$out"; fi
-}
-# ping_start NAME K J SECS: node K pings node J's overlay address 5 times a second.
-declare -A PING=()
-ping_start() {
-	ip netns exec "$(nl_ns "$2")" ping -q -n -i 0.2 -W 1 -c $(($4 * 5)) "10.88.0.$((10 + $3))" >"$TMP/ping.$1" 2>&1 &
-	track_pid $! ping
-	PING[$1]=$!
-}
-# ping_check NAME WHAT: waits for the ping; passes if every echo was answered.
-ping_check() {
-	wait "${PING[$1]}"
-	check "$2 ($(grep -o '[0-9]* packets transmitted, [0-9]* received' "$TMP/ping.$1"))" grep -q ' 0% packet loss' "$TMP/ping.$1"
-}
 # mark K: remember where node K's controld log ends; since K PATTERN: grep after it.
 declare -A MARK=()
 mark() { local k; for k in "$@"; do MARK[$k]=$(wc -l <"$(nl_dir "$k")/controld.log"); done; }
