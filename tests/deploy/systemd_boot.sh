@@ -35,7 +35,7 @@ trap 'stop_machine; rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
 T0=$(date +%s.%N)
-tar=$(dk_rootfs_tarball systemd-root systemd,systemd-sysv,dbus,libmnl0,libprotobuf-c1,libssl3,libcap-ng0,libseccomp2,wireguard-go,libcurl4,libjansson4,libh2o-evloop0.13,curl,jq,ca-certificates) ||
+tar=$(dk_rootfs_tarball systemd-root systemd,systemd-sysv,dbus,libmnl0,libprotobuf-c1,libssl3,libcap-ng0,libseccomp2,wireguard-go,libcurl4,libjansson4,libh2o-evloop0.13,libc-ares2,curl,jq,ca-certificates) ||
 	{ fail "debootstrap of the root"; exit 1; }
 R=$TMP/root
 mkdir -p "$R" && tar -C "$R" -xf "$tar" && chmod 755 "$R" || { fail "unpacking $tar"; exit 1; }

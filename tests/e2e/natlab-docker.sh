@@ -36,7 +36,8 @@ dk_mirror() {
 # when present; prints its path.
 dk_rootfs_tarball() {
 	local name=$1 include=${2:-} key tar root
-	key=$DK_SUITE-slim-$(date -u +%G-w%V)
+	# Weekly, and per package list: a changed list makes a new root.
+	key=$DK_SUITE-slim-$(date -u +%G-w%V)-$(printf '%s' "$include" | md5sum | cut -c1-8)
 	tar=$DK_CACHE/$name-$key.tar
 	[ -s "$tar" ] && { echo "$tar"; return 0; }
 	mkdir -p "$DK_CACHE" || return 1
