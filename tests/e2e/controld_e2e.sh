@@ -59,18 +59,9 @@ LIST_OK='["https://198.18.0.254/a/node.json", "https://198.18.0.254/b/node.json"
 echo "$LIST_OK" >"$TMP/www/list.json"
 echo '{"wg_pubkey": "short", "overlay_ip": ""}' >"$TMP/www/bad/node.json"
 chmod -R a+rX "$TMP/www"
-cat >"$TMP/nginx.conf" <<CONF
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log;
-events { worker_connections 256; }
-http {
-	access_log $TMP/nginx/access.log;
-	client_body_temp_path $TMP/nginx/body;
-	proxy_temp_path $TMP/nginx/proxy;
-	fastcgi_temp_path $TMP/nginx/fastcgi;
-	uwsgi_temp_path $TMP/nginx/uwsgi;
-	scgi_temp_path $TMP/nginx/scgi;
+{
+	nginx_head "$TMP/nginx" 256
+	cat <<CONF
 	server {
 		listen 198.18.0.254:443 ssl http2;
 		ssl_certificate $TMP/gw.pem;
@@ -91,6 +82,7 @@ http {
 	}
 }
 CONF
+} >"$TMP/nginx.conf"
 ip netns exec "$NS_G" nginx -c "$TMP/nginx.conf" -g 'daemon off;' &
 track_pid $! nginx
 retry 5 ip netns exec "$NS_G" curl -sf --cacert "$TMP/ca.pem" https://198.18.0.254/list.json
@@ -316,22 +308,14 @@ mkdir -p "$TMP/www/c" "$TMP/fake"
 echo "{\"wg_pubkey\": \"$(wg genkey | wg pubkey)\", \"overlay_ip\": \"10.88.0.12/32\", \"public_ip\": \"198.18.0.9\", \"public_port\": 51820}" >"$TMP/www/c/node.json"
 chmod -R a+rX "$TMP/www"
 ip -n "$NS_A" addr add 10.88.0.12/32 dev lo
-cat >"$TMP/fake/nginx.conf" <<CONF
-worker_processes 1;
-pid $TMP/fake/nginx.pid;
-error_log $TMP/fake/error.log;
-events { worker_connections 64; }
-http {
-	access_log $TMP/fake/access.log;
-	client_body_temp_path $TMP/fake/body;
-	proxy_temp_path $TMP/fake/proxy;
-	fastcgi_temp_path $TMP/fake/fastcgi;
-	uwsgi_temp_path $TMP/fake/uwsgi;
-	scgi_temp_path $TMP/fake/scgi;
+{
+	nginx_head "$TMP/fake" 64
+	cat <<CONF
 	server { listen 10.88.0.12:8000; location / { return 302 http://127.0.0.1:8099/secret; } }
 	server { listen 127.0.0.1:8099; access_log $TMP/fake/secret.log; location / { return 200 "$SECRET\n"; } }
 }
 CONF
+} >"$TMP/fake/nginx.conf"
 ip netns exec "$NS_A" nginx -c "$TMP/fake/nginx.conf" -g 'daemon off;' &
 track_pid $! nginx
 retry 5 ip netns exec "$NS_A" curl -s -o /dev/null http://10.88.0.12:8000/

@@ -14,6 +14,25 @@ agent_dir() {
 	mkdir -p "$1" && chown $E2E_AGENT_UID:$E2E_AGENT_UID "$1" && chmod 755 "$1"
 }
 
+# nginx_head DIR CONNS: the start of an nginx.conf (up to and into "http {")
+# whose pid, logs and temporary files all live in DIR; the caller adds the
+# servers and the closing brace.
+nginx_head() {
+	cat <<CONF
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log;
+events { worker_connections $2; }
+http {
+	access_log $1/access.log;
+	client_body_temp_path $1/body;
+	proxy_temp_path $1/proxy;
+	fastcgi_temp_path $1/fastcgi;
+	uwsgi_temp_path $1/uwsgi;
+	scgi_temp_path $1/scgi;
+CONF
+}
+
 e2e_log() { printf '[e2e] %s\n' "$*"; }
 
 pass() { E2E_PASSES=$((E2E_PASSES + 1)); printf 'ok - %s\n' "$*"; }

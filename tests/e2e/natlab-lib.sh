@@ -100,18 +100,9 @@ natlab_init() {
 
 nl_nginx_conf() {
 	local d=$NL_DIR/nginx dom=${NL_DOMAIN//./\\.}
-	cat >"$d/nginx.conf" <<CONF
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/error.log;
-events { worker_connections 1024; }
-http {
-	access_log $d/access.log;
-	client_body_temp_path $d/body;
-	proxy_temp_path $d/proxy;
-	fastcgi_temp_path $d/fastcgi;
-	uwsgi_temp_path $d/uwsgi;
-	scgi_temp_path $d/scgi;
+	{
+		nginx_head "$d" 1024
+		cat <<CONF
 	ssl_certificate $NL_DIR/gw.pem;
 	ssl_certificate_key $NL_DIR/gw.key;
 	default_type application/json;
@@ -143,6 +134,7 @@ http {
 	}
 }
 CONF
+	} >"$d/nginx.conf"
 }
 
 # The gateway goes down (nginx stops) and comes back.

@@ -132,23 +132,15 @@ done
 mkdir -p "$TMP/h-nginx/www"
 printf '{"wg_pubkey": "%s", "overlay_ip": "%s/32", "wg_listen_port": 51820, "public_ip": "%s", "public_port": 51820, "nat": "open", "updated_at": "2026-11-28T00:00:00Z", "self_url": "%s", "self_index": %d}\n' \
 	"$HKEY" "$HIP" "$(nl_pub $H)" "$(nl_url $H)" "$HPOS" >"$TMP/h-nginx/www/node.json"
-cat >"$TMP/h-nginx/nginx.conf" <<CONF
-worker_processes 1;
-pid $TMP/h-nginx/nginx.pid;
-error_log $TMP/h-nginx/error.log;
-events { worker_connections 64; }
-http {
-	access_log $TMP/h-nginx/access.log;
-	client_body_temp_path $TMP/h-nginx/body;
-	proxy_temp_path $TMP/h-nginx/proxy;
-	fastcgi_temp_path $TMP/h-nginx/fastcgi;
-	uwsgi_temp_path $TMP/h-nginx/uwsgi;
-	scgi_temp_path $TMP/h-nginx/scgi;
+{
+	nginx_head "$TMP/h-nginx" 64
+	cat <<CONF
 	default_type application/json;
 	server { listen 100.64.$H.2:8080; root $TMP/h-nginx/www; }
 	server { listen $HIP:8000; location / { return 302 http://127.0.0.1:9999/secret; } }
 }
 CONF
+} >"$TMP/h-nginx/nginx.conf"
 ip netns exec "$HNS" nginx -c "$TMP/h-nginx/nginx.conf" -g 'daemon off;' >"$TMP/h-nginx/stderr.log" 2>&1 &
 track_pid $! nginx
 disown $!
