@@ -920,24 +920,34 @@ static void test_malformed(void **state)
 	still_serving();
 }
 
-/* A frame of empty peers costs protobuf-c a struct per 2 bytes: it is refused
- * by size before any of it is unpacked. */
-static void test_oversize_frame_refused_before_unpacking(void **state)
+/* A Request whose SetPeers holds N_PEERS empty peers (2 bytes each, a struct
+ * each once unpacked); its length in *len. The caller frees it. */
+static uint8_t *empty_peers_frame(size_t n_peers, size_t *len)
 {
-	size_t n_peers = 40000, body = 2 * n_peers, len = 0;
-	uint8_t *buf = malloc(body + 16);
+	uint8_t *buf = malloc(2 * n_peers + 16);
 
 	assert_non_null(buf);
-	buf[len++] = 0x22; /* Request.set_peers */
-	for (size_t v = body; ; v >>= 7) {
-		buf[len++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+	*len = 0;
+	buf[(*len)++] = 0x22; /* Request.set_peers */
+	for (size_t v = 2 * n_peers;; v >>= 7) {
+		buf[(*len)++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
 		if (v < 0x80)
 			break;
 	}
 	for (size_t i = 0; i < n_peers; i++) {
-		buf[len++] = 0x1a; /* SetPeers.peers, empty */
-		buf[len++] = 0x00;
+		buf[(*len)++] = 0x1a; /* SetPeers.peers, empty */
+		buf[(*len)++] = 0x00;
 	}
+	return buf;
+}
+
+/* A frame of empty peers costs protobuf-c a struct per 2 bytes: it is refused
+ * by size before any of it is unpacked. */
+static void test_oversize_frame_refused_before_unpacking(void **state)
+{
+	size_t len;
+	uint8_t *buf = empty_peers_frame(40000, &len);
+
 	assert_true(len > AGENT_REQUEST_MAX && len < 256 * 1024);
 	handle_raw(buf, len, len);
 	free(buf);
@@ -951,20 +961,9 @@ static void test_oversize_frame_refused_before_unpacking(void **state)
  * the unpacking stops at its heap budget. */
 static void test_small_frame_of_many_elements_stops_at_heap_budget(void **state)
 {
-	size_t n_peers = (AGENT_REQUEST_MAX - 8) / 2, len = 0;
-	uint8_t *buf = malloc(AGENT_REQUEST_MAX);
+	size_t len;
+	uint8_t *buf = empty_peers_frame((AGENT_REQUEST_MAX - 8) / 2, &len);
 
-	assert_non_null(buf);
-	buf[len++] = 0x22; /* Request.set_peers */
-	for (size_t v = 2 * n_peers;; v >>= 7) {
-		buf[len++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
-		if (v < 0x80)
-			break;
-	}
-	for (size_t i = 0; i < n_peers; i++) {
-		buf[len++] = 0x1a; /* SetPeers.peers, empty */
-		buf[len++] = 0x00;
-	}
 	assert_true(len <= AGENT_REQUEST_MAX);
 	handle_raw(buf, len, len);
 	free(buf);
