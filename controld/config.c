@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "netaddr.h"
+#include "registry.h"
 
 #define VERSION "0.1.0"
 
@@ -45,6 +46,7 @@ static const struct setting settings[] = {
 	{ "P2PWG_SELF_URL", "self-url", "", "this node's own URL in the list (optional; found by key otherwise)", K_STR, 0, 2047, AT(self_url) },
 	{ "P2PWG_STATUS_LISTEN", "status-listen", "127.0.0.1:8081", "HTTP address for /status and /metrics (keep it private; off to disable)", K_LISTEN_OPT, 0, 0, AT(status_listen) },
 	{ "P2PWG_LEAVE_AFTER", "leave-after", "3", "full list polls in a row without this node's key before it leaves the mesh", K_UINT, 1, 1000, AT(leave_after), .scale = 1 },
+	{ "P2PWG_REGISTRY", "registry", "", "the peer list from a contract instead: 0x<address>@<JSON-RPC URL>", K_STR, 0, 2099, AT(registry) },
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -242,11 +244,19 @@ int config_parse(struct config *c, int argc, char **argv, char **envp, FILE *out
 		fprintf(err, "controld: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (!c->gist_url[0]) {
-		fprintf(err, "controld: GIST_URL (--gist-url) is required: the URL of the peer list\n");
+	if (c->registry[0]) {
+		char addr[43], url[2048], why[128];
+
+		if (c->gist_url[0]) {
+			fprintf(err, "controld: GIST_URL and P2PWG_REGISTRY are both set: one list source only\n");
+			return -EINVAL;
+		}
+		if (registry_spec_parse(c->registry, c->allow_http, addr, url, sizeof(url), why, sizeof(why)))
+			return bad(err, setting_named("P2PWG_REGISTRY"), c->registry, why);
+	} else if (!c->gist_url[0]) {
+		fprintf(err, "controld: GIST_URL (--gist-url) or P2PWG_REGISTRY is required: where the peer list is\n");
 		return -EINVAL;
-	}
-	if (!valid_url(c->gist_url, c->allow_http))
+	} else if (!valid_url(c->gist_url, c->allow_http))
 		return bad(err, &settings[0], c->gist_url,
 			   c->allow_http ? "an http(s):// URL without spaces" : "an https:// URL without spaces");
 	if (c->self_url[0] && !valid_url(c->self_url, c->allow_http))

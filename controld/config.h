@@ -34,6 +34,7 @@ struct config {
 	char self_url[2048]; /* optional: this node's own URL in the list */
 	struct sockaddr_in status_listen; /* /status and /metrics; sin_port 0: off */
 	unsigned leave_after; /* full polls without this node before it leaves the mesh */
+	char registry[2100]; /* "0x<address>@<JSON-RPC URL>": the list from a contract */
 };
 
 /*

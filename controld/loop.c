@@ -298,6 +298,19 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 		t->hdrs = curl_slist_append(NULL, h);
 		curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
 	}
+	if (o->post_json) {
+		struct curl_slist *h = curl_slist_append(t->hdrs, "Content-Type: application/json");
+
+		if (!h) {
+			curl_slist_free_all(t->hdrs);
+			curl_easy_cleanup(t->easy);
+			free(t);
+			return NULL;
+		}
+		t->hdrs = h;
+		curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
+		curl_easy_setopt(t->easy, CURLOPT_COPYPOSTFIELDS, o->post_json);
+	}
 	t->next = l->transfers;
 	if (t->next)
 		t->next->prev = t;

@@ -47,6 +47,7 @@ struct fetch_opts {
 	const char *ca_bundle;     /* NULL: system default */
 	bool allow_http;
 	bool follow_https_redirects; /* up to 3, to https:// only; else none */
+	const char *post_json;       /* NULL: a GET; else POST this body (copied) as JSON */
 };
 
 /* libcurl's connections: one per peer for node.json and one for /test, plus
@@ -70,7 +71,7 @@ void loop_timer_disarm(struct loop *l, struct loop_timer *t);
 /* Forget t, so that its memory may be freed. */
 void loop_timer_remove(struct loop *l, struct loop_timer *t);
 
-/* Start a GET of url; cb is called exactly once (also on failure). Returns a
+/* Start a GET (or POST, see post_json) of url; cb is called exactly once (also on failure). Returns a
  * handle for fetch_cancel, or NULL if it could not start (cb not called). */
 void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, fetch_cb cb,
 		  void *arg);

@@ -116,7 +116,7 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	sig = h2o_evloop_socket_create(loop_h2o(the_loop), sfd, H2O_SOCKET_FLAG_DONT_READ);
 	h2o_socket_read_start(sig, on_signal);
-	log_info("peer", "peer list %s, every %u s; overlay %s/%u from offset %u", c.gist_url,
+	log_info("peer", "peer list %s, every %u s; overlay %s/%u from offset %u", c.registry[0] ? c.registry : c.gist_url,
 		 c.poll_interval_s, inet_ntoa(c.overlay_net), c.overlay_len, c.base_offset);
 	loop_run(the_loop);
 	loop_free(the_loop);

@@ -315,6 +315,8 @@ static void set_list(struct node *n, struct peerlist *l)
 	n->list = l;
 }
 
+static void take_list(struct node *n, struct peerlist *l, char *why, const char *etag);
+
 static void on_list(void *arg, const struct fetch_result *r)
 {
 	struct node *n = arg;
@@ -332,11 +334,32 @@ static void on_list(void *arg, const struct fetch_result *r)
 		snprintf(why, sizeof(why), "larger than %d bytes", PEERLIST_MAX_BYTES);
 	else
 		peerlist_parse(r->body, r->len, n->c->allow_http, &l, why, sizeof(why));
-	safetext_copy(why, sizeof(why), why, sizeof(why));
+	take_list(n, l, why, r->etag);
+}
+
+/* The registry's answer takes the Gist's path: NULL and "" is its 304. */
+static void on_registry(void *arg, struct peerlist *l, const char *reason)
+{
+	struct node *n = arg;
+	char why[256];
+
+	snprintf(why, sizeof(why), "%s", reason);
+	if (!l && !why[0])
+		n->m_list_304++;
+	take_list(n, l, why, "");
+}
+
+/* A list read ended: l (owned) is new, or NULL with why saying what failed
+ * (fail static: the last good list stays), or NULL with "" for unchanged. */
+static void take_list(struct node *n, struct peerlist *l, char *why, const char *etag)
+{
+	const char *src = n->reg ? n->c->registry : n->c->gist_url;
+
+	safetext_copy(why, 256, why, 256);
 	if (why[0]) {
 		n->m_list_fail++;
 		if (strcmp(n->list_error, why))
-			log_warn("peer", "peer list %s: %s; %s", n->c->gist_url, why,
+			log_warn("peer", "peer list %s: %s; %s", src, why,
 				 n->list ? "keeping the last good list" : "no list yet");
 		snprintf(n->list_error, sizeof(n->list_error), "%s", why);
 		n->etag[0] = '\0';
@@ -347,7 +370,7 @@ static void on_list(void *arg, const struct fetch_result *r)
 		n->list_at = time(NULL);
 		if (l) {
 			n->m_list_ok++;
-			snprintf(n->etag, sizeof(n->etag), "%s", r->etag);
+			snprintf(n->etag, sizeof(n->etag), "%s", etag);
 			if (!n->list || !peerlist_equal(n->list, l)) {
 				log_info("peer", "peer list: %zu entries%s", l->n, n->list ? " (changed)" : "");
 				set_list(n, l);
@@ -366,6 +389,11 @@ static void poll_now(void *arg)
 	struct fetch_opts o = https_opts(n, PEERLIST_MAX_BYTES);
 
 	loop_timer_arm(n->l, &n->t_poll, (uint64_t)n->c->poll_interval_s * 1000);
+	if (n->reg) {
+		if (registry_poll(n->reg) == -EBUSY)
+			log_debug("peer", "the previous registry read is still running; skipping this poll");
+		return;
+	}
 	if (n->list_fetch) {
 		log_debug("peer", "the previous list fetch is still running; skipping this poll");
 		return;
@@ -583,8 +611,18 @@ struct node *node_new(const struct config *c, struct loop *l)
 	n->params.overlay_net = c->overlay_net;
 	n->params.overlay_len = c->overlay_len;
 	n->params.base_offset = c->base_offset;
+	if (c->registry[0]) {
+		struct fetch_opts o = https_opts(n, 0);
+
+		n->reg = registry_new(l, c->registry, &o, on_registry, n);
+		if (!n->reg) {
+			free(n);
+			return NULL;
+		}
+	}
 	n->agent = agentlink_new(l, c->agent_socket, &h);
 	if (!n->agent) {
+		registry_free(n->reg);
 		free(n);
 		return NULL;
 	}

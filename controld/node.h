@@ -18,6 +18,7 @@
 #include "nodeinfo.h"
 #include "peerlist.h"
 #include "peerset.h"
+#include "registry.h"
 #include "safetext.h"
 #include "stunprobe.h"
 
@@ -57,6 +58,7 @@ struct node {
 	size_t n;
 	char etag[256];
 	void *list_fetch;
+	struct registry *reg; /* P2PWG_REGISTRY: the list from a contract, not list_fetch */
 	time_t list_at;
 	char list_error[256];
 	size_t outstanding;

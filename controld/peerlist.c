@@ -46,36 +46,18 @@ static int check_entry(const json_t *arr, size_t i, bool allow_http, char *why, 
 	return 0;
 }
 
-int peerlist_parse(const char *buf, size_t len, bool allow_http, struct peerlist **out,
-		   char *why, size_t whylen)
+int peerlist_from_array(const json_t *arr, bool allow_http, struct peerlist **out, char *why,
+			size_t whylen)
 {
 	struct peerlist *l = NULL;
-	json_t *root, *arr;
-	size_t n;
+	size_t n = json_array_size(arr);
 	int ret = -EINVAL;
 
 	*out = NULL;
-	root = jsondoc_load(buf, len, PEERLIST_MAX_BYTES, why, whylen);
-	if (!root)
-		return -EINVAL;
-	if (json_is_array(root)) {
-		arr = root;
-	} else if (json_is_object(root)) {
-		arr = json_object_get(root, "peers");
-		if (!arr) {
-			reason_set(why, whylen, "object has no \"peers\" key");
-			goto out;
-		}
-		if (!json_is_array(arr)) {
-			reason_set(why, whylen, "\"peers\" is not an array");
-			goto out;
-		}
-	} else {
-		reason_set(why, whylen, "not an array nor an object with a \"peers\" array");
+	if (!json_is_array(arr)) {
+		reason_set(why, whylen, "not an array");
 		goto out;
 	}
-
-	n = json_array_size(arr);
 	if (n > PEERLIST_MAX_PEERS) {
 		reason_set(why, whylen, "%zu entries, at most %d", n, PEERLIST_MAX_PEERS);
 		goto out;
@@ -106,6 +88,37 @@ out:
 	if (ret == -ENOMEM)
 		reason_set(why, whylen, "out of memory");
 	peerlist_free(l);
+	return ret;
+}
+
+int peerlist_parse(const char *buf, size_t len, bool allow_http, struct peerlist **out,
+		   char *why, size_t whylen)
+{
+	json_t *root, *arr;
+	int ret = -EINVAL;
+
+	*out = NULL;
+	root = jsondoc_load(buf, len, PEERLIST_MAX_BYTES, why, whylen);
+	if (!root)
+		return -EINVAL;
+	if (json_is_array(root)) {
+		arr = root;
+	} else if (json_is_object(root)) {
+		arr = json_object_get(root, "peers");
+		if (!arr) {
+			reason_set(why, whylen, "object has no \"peers\" key");
+			goto out;
+		}
+		if (!json_is_array(arr)) {
+			reason_set(why, whylen, "\"peers\" is not an array");
+			goto out;
+		}
+	} else {
+		reason_set(why, whylen, "not an array nor an object with a \"peers\" array");
+		goto out;
+	}
+	ret = peerlist_from_array(arr, allow_http, out, why, whylen);
+out:
 	json_decref(root);
 	return ret;
 }

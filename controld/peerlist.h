@@ -9,6 +9,7 @@
 #ifndef P2PWG_PEERLIST_H
 #define P2PWG_PEERLIST_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -36,6 +37,11 @@ struct peerlist {
  */
 int peerlist_parse(const char *buf, size_t len, bool allow_http, struct peerlist **out,
 		   char *why, size_t whylen);
+
+/* The same rules for a list another source read (the registry): arr, a JSON
+ * array of entries, is checked as the "peers" array of a document would be. */
+int peerlist_from_array(const json_t *arr, bool allow_http, struct peerlist **out, char *why,
+			size_t whylen);
 
 /* True if both lists hold the same URLs (and skipped slots) in the same order. */
 bool peerlist_equal(const struct peerlist *a, const struct peerlist *b);

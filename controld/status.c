@@ -75,7 +75,9 @@ char *status_document(struct node *n)
 		json_object_set_new(self, "public_endpoint", json_null());
 	}
 	json_object_set_new(root, "node", self);
-	json_object_set_new(list, "url", json_string(n->c->gist_url));
+	json_object_set_new(list, "url", json_string(n->reg ? n->c->registry : n->c->gist_url));
+	if (n->reg)
+		json_object_set_new(list, "block", json_integer((json_int_t)registry_block(n->reg)));
 	json_object_set_new(list, "entries", json_integer((json_int_t)n->n));
 	json_object_set_new(list, "etag", str_or_null(n->etag));
 	json_object_set_new(list, "error", str_or_null(n->list_error));
