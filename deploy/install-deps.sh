@@ -11,7 +11,8 @@ iproute2 nftables iputils-ping curl util-linux procps
 wireguard-go wireguard-tools coturn nginx openssl
 qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod
 conntrack jq
-docker.io docker-compose debootstrap systemd systemd-container"
+docker.io docker-compose debootstrap systemd systemd-container
+nodejs"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: run as root (apt-get needs it)" >&2
@@ -26,6 +27,9 @@ missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# npm (for anvil, the registry test's chain): Debian's package, unless the
+# installed nodejs brings its own (NodeSource's conflicts with Debian's npm).
+command -v npm >/dev/null || missing="$missing npm"
 if [ -z "$missing" ]; then
 	echo "install-deps: all packages present"
 	exit 0
