@@ -62,7 +62,8 @@ int abi_decode_strings(const uint8_t *d, size_t len, size_t max_n, size_t max_le
 	}
 	base = 2 * WORD; /* element offsets count from here */
 	if ((len - base) / WORD < count) {
-		reason_set(why, whylen, "%llu entries but only %zu bytes", (unsigned long long)count, len);
+		reason_set(why, whylen, "%llu entries but only %zu bytes",
+			   (unsigned long long)count, len);
 		goto out;
 	}
 	ret = -ENOMEM;
@@ -73,7 +74,8 @@ int abi_decode_strings(const uint8_t *d, size_t len, size_t max_n, size_t max_le
 	at = count * WORD; /* where string 0 must start, relative to base */
 	for (size_t i = 0; i < count; i++) {
 		if (!word_at(d, len, base + i * WORD, &off) || off != at) {
-			reason_set(why, whylen, "entry %zu: offset is not where the one before ended", i);
+			reason_set(why, whylen,
+				   "entry %zu: offset is not where the one before ended", i);
 			goto out;
 		}
 		if (!word_at(d, len, base + at, &slen)) {
@@ -81,7 +83,8 @@ int abi_decode_strings(const uint8_t *d, size_t len, size_t max_n, size_t max_le
 			goto out;
 		}
 		if (slen > max_len) {
-			reason_set(why, whylen, "entry %zu: string longer than %zu bytes", i, max_len);
+			reason_set(why, whylen, "entry %zu: string longer than %zu bytes", i,
+				   max_len);
 			goto out;
 		}
 		at += WORD;
@@ -89,7 +92,7 @@ int abi_decode_strings(const uint8_t *d, size_t len, size_t max_n, size_t max_le
 			reason_set(why, whylen, "entry %zu: string runs past the end", i);
 			goto out;
 		}
-		s[i] = (struct abi_str){ .p = d + base + at, .len = slen };
+		s[i] = (struct abi_str){.p = d + base + at, .len = slen};
 		for (size_t k = slen; k < padded(slen); k++)
 			if (d[base + at + k]) {
 				reason_set(why, whylen, "entry %zu: padding is not zero", i);

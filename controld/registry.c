@@ -20,8 +20,8 @@ struct registry {
 	registry_cb cb;
 	void *arg;
 	void *fetch;
-	uint64_t id;       /* of the request in flight */
-	uint64_t block;    /* of the last good read */
+	uint64_t id;	   /* of the request in flight */
+	uint64_t block;	   /* of the last good read */
 	uint64_t at_block; /* the eth_call in flight reads this block */
 	bool have;
 	bool allow_http; /* for list entries; the RPC URL has its own rule */
@@ -58,14 +58,17 @@ int registry_spec_parse(const char *spec, bool allow_http, char *addr, char *url
 		allow_http = true;
 	if (strncmp(u, "https://", 8) && !(allow_http && !strncmp(u, "http://", 7)))
 		return reason_set(why, whylen, "the JSON-RPC URL must start with %s",
-				  allow_http ? "https:// or http://" : "https:// (or http://127.x, http://localhost)");
+				  allow_http ? "https:// or http://"
+					     : "https:// (or http://127.x, http://localhost)");
 	for (size_t i = 0; i < ulen; i++)
 		if ((unsigned char)u[i] <= ' ' || (unsigned char)u[i] >= 0x7f)
-			return reason_set(why, whylen, "the JSON-RPC URL has a space or control character");
+			return reason_set(why, whylen,
+					  "the JSON-RPC URL has a space or control character");
 	if (ulen >= urllen || ulen <= 8)
 		return reason_set(why, whylen, "the JSON-RPC URL is too long or has no host");
 	for (int i = 0; i < 42; i++)
-		addr[i] = (char)(i >= 2 && spec[i] >= 'A' && spec[i] <= 'F' ? spec[i] + 32 : spec[i]);
+		addr[i] =
+		    (char)(i >= 2 && spec[i] >= 'A' && spec[i] <= 'F' ? spec[i] + 32 : spec[i]);
 	addr[42] = '\0';
 	memcpy(url, u, ulen + 1);
 	return 0;
@@ -88,8 +91,9 @@ static const char *answer_result(const char *body, size_t len, uint64_t id, json
 	}
 	jid = json_object_get(r, "id");
 	if (!json_is_string(json_object_get(r, "jsonrpc")) ||
-	    strcmp(json_string_value(json_object_get(r, "jsonrpc")), "2.0") || !json_is_integer(jid) ||
-	    (uint64_t)json_integer_value(jid) != id || json_integer_value(jid) < 0) {
+	    strcmp(json_string_value(json_object_get(r, "jsonrpc")), "2.0") ||
+	    !json_is_integer(jid) || (uint64_t)json_integer_value(jid) != id ||
+	    json_integer_value(jid) < 0) {
 		reason_set(why, whylen, "not a JSON-RPC 2.0 answer to request %llu",
 			   (unsigned long long)id);
 		return NULL;
@@ -108,7 +112,8 @@ static const char *answer_result(const char *body, size_t len, uint64_t id, json
 		reason_set(why, whylen, "the answer's result is not a string");
 		return NULL;
 	}
-	if (strncmp(json_string_value(res), "0x", 2) || strlen(json_string_value(res)) != json_string_length(res)) {
+	if (strncmp(json_string_value(res), "0x", 2) ||
+	    strlen(json_string_value(res)) != json_string_length(res)) {
 		reason_set(why, whylen, "the answer's result does not start with 0x");
 		return NULL;
 	}
@@ -200,7 +205,8 @@ int registry_parse_list(const uint8_t *data, size_t n, bool allow_http, struct p
 	int ret;
 
 	*out = NULL;
-	ret = abi_decode_strings(data, n, PEERLIST_MAX_PEERS, REGISTRY_MAX_STRING, &s, &k, why, whylen);
+	ret = abi_decode_strings(data, n, PEERLIST_MAX_PEERS, REGISTRY_MAX_STRING, &s, &k, why,
+				 whylen);
 	if (ret)
 		goto out;
 	ret = -ENOMEM;
@@ -326,7 +332,8 @@ struct registry *registry_new(struct loop *l, const char *spec, const struct fet
 
 	if (!r)
 		return NULL;
-	if (registry_spec_parse(spec, o->allow_http, r->addr, r->url, sizeof(r->url), why, sizeof(why))) {
+	if (registry_spec_parse(spec, o->allow_http, r->addr, r->url, sizeof(r->url), why,
+				sizeof(why))) {
 		log_err("peer", "P2PWG_REGISTRY: %s", why);
 		free(r);
 		return NULL;

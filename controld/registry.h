@@ -19,8 +19,8 @@
 #include "loop.h"
 #include "peerlist.h"
 
-#define REGISTRY_SELECTOR "5db82fa0" /* bytes4(keccak256("nodes()")) */
-#define REGISTRY_MAX_STRING 4096     /* longer: the answer is refused whole */
+#define REGISTRY_SELECTOR "5db82fa0"	     /* bytes4(keccak256("nodes()")) */
+#define REGISTRY_MAX_STRING 4096	     /* longer: the answer is refused whole */
 #define REGISTRY_MAX_BYTES (2 * 1024 * 1024) /* an answer; 245 x 4 KiB in hex fits */
 
 /*

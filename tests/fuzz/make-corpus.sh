@@ -46,3 +46,21 @@ printf 'POST /test HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc' >$C/testsrv/post
   printf '\x0d\x96\xca\x6c\x00\x48\x00\x00'; cat $C/stun/rfc5769_ipv4; } >$C/stunraw/ipv4_options
 { printf '\x45\x00\x00\x58\x00\x00\x00\x00\x40\x11\x00\x00\xc6\x12\x00\x03\xc6\x12\x00\x01'
   printf '\x0d\x96\xca\x6c\x00\x48\x00\x00'; cat $C/stun/rfc5769_ipv4; } >$C/stunraw/ipv4
+# The registry: nodes()' return data (the reference contract on anvil, two
+# URLs), an empty list, and JSON-RPC answers wrapping them.
+mkdir -p $C/abi $C/registry
+nodes_hex='0000000000000000000000000000000000000000000000000000000000000020
+0000000000000000000000000000000000000000000000000000000000000002
+0000000000000000000000000000000000000000000000000000000000000040
+0000000000000000000000000000000000000000000000000000000000000080
+0000000000000000000000000000000000000000000000000000000000000013
+68747470733a2f2f632f6e6f64652e6a736f6e00000000000000000000000000
+0000000000000000000000000000000000000000000000000000000000000013
+68747470733a2f2f622f6e6f64652e6a736f6e00000000000000000000000000'
+xxd -r -p >$C/abi/two_urls <<<"$nodes_hex"
+xxd -r -p >$C/abi/empty <<<'0000000000000000000000000000000000000000000000000000000000000020
+0000000000000000000000000000000000000000000000000000000000000000'
+printf '{"jsonrpc":"2.0","id":1,"result":"0x%s"}' "$(tr -d '\n' <<<"$nodes_hex")" >$C/registry/call_two_urls
+printf '{"jsonrpc":"2.0","id":1,"result":"0x1a"}' >$C/registry/block
+printf '{"jsonrpc":"2.0","id":1,"result":"0x"}' >$C/registry/call_no_contract
+printf '{"jsonrpc":"2.0","id":1,"error":{"code":3,"message":"execution reverted: custom error 0x30cd7471","data":"0x30cd7471"}}' >$C/registry/revert
