@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* controld's configuration: environment, flags, defaults, and clear refusals. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -185,6 +186,31 @@ static void test_help_and_unknown(void **state)
 	assert_non_null(strstr(r.err, "stray"));
 }
 
+/* The list from a contract stands in for GIST_URL; never both at once. */
+static void test_registry_instead_of_gist(void **state)
+{
+	struct run r;
+	char *argv[] = { "controld", NULL };
+	char *reg[] = { "P2PWG_REGISTRY=0x5FbDB2315678afecb367f032d93F642f64180aa3@https://rpc.example/", NULL };
+	char *both[] = { "GIST_URL=https://gist.example/list.json",
+			 "P2PWG_REGISTRY=0x5fbdb2315678afecb367f032d93f642f64180aa3@https://rpc.example/", NULL };
+	char *bad[] = { "P2PWG_REGISTRY=https://rpc.example/", NULL };
+	char *none[] = { NULL };
+
+	run(&r, reg, 1, argv);
+	assert_int_equal(r.ret, 0);
+	assert_string_equal(r.c.gist_url, "");
+	run(&r, both, 1, argv);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_non_null(strstr(r.err, "both set"));
+	run(&r, bad, 1, argv);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_non_null(strstr(r.err, "P2PWG_REGISTRY"));
+	run(&r, none, 1, argv);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_non_null(strstr(r.err, "GIST_URL"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_gist_url_rules),
 		cmocka_unit_test(test_status_listener_private_by_default),
 		cmocka_unit_test(test_help_and_unknown),
+		cmocka_unit_test(test_registry_instead_of_gist),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
