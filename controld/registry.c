@@ -24,6 +24,7 @@ struct registry {
 	uint64_t block;	   /* of the last good read */
 	uint64_t at_block; /* the eth_call in flight reads this block */
 	bool have;
+	unsigned behind; /* polls in a row that saw a block lower than block */
 	bool allow_http; /* for list entries; the RPC URL has its own rule */
 };
 
@@ -234,6 +235,22 @@ out:
 
 /* ==== polling ==== */
 
+bool registry_should_read(bool have, uint64_t last, uint64_t block, unsigned *behind)
+{
+	if (!have || block > last) {
+		*behind = 0;
+		return true;
+	}
+	if (block == last) {
+		*behind = 0;
+		return false;
+	}
+	if (++*behind < REGISTRY_BEHIND_POLLS)
+		return false;
+	*behind = 0;
+	return true;
+}
+
 static void on_call(void *arg, const struct fetch_result *res);
 
 static int post(struct registry *r, const char *body, fetch_cb cb)
@@ -271,7 +288,7 @@ static void on_block(void *arg, const struct fetch_result *res)
 		r->cb(r->arg, NULL, why);
 		return;
 	}
-	if (r->have && block == r->block) {
+	if (!registry_should_read(r->have, r->block, block, &r->behind)) {
 		r->cb(r->arg, NULL, "");
 		return;
 	}

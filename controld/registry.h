@@ -3,8 +3,8 @@
  * registry: the peer list read from a smart contract instead of a Gist.
  * P2PWG_REGISTRY is "0x<contract address>@<JSON-RPC URL>"; the contract has
  * a view function nodes() returns (string[]) (deploy/contracts/). Each poll
- * asks eth_blockNumber and, only when the block moved since the last good
- * read, eth_call nodes() at that block; the answer is ABI-decoded (abi.c) and
+ * asks eth_blockNumber and, only when a newer block arrived since the last
+ * good read, eth_call nodes() at that block; the answer is ABI-decoded (abi.c) and
  * checked by the same rules as the Gist (peerlist_from_array). Any failure
  * (no answer, an RPC error, a reverted call, malformed data) is reported and
  * the caller keeps its last good list.
@@ -43,6 +43,18 @@ int registry_parse_call(const char *body, size_t len, uint64_t id, uint8_t **dat
 /* nodes()'s return data as a peer list, by the Gist's rules. 0, -EINVAL, -ENOMEM. */
 int registry_parse_list(const uint8_t *data, size_t n, bool allow_http, struct peerlist **out,
 			char *why, size_t whylen);
+
+#define REGISTRY_BEHIND_POLLS 10 /* polls with a lower block before it counts as a new chain */
+
+/*
+ * Whether a poll that saw block should call nodes() again; last is the block
+ * of the last good read (have: there was one). Only a newer block is read: a
+ * load-balanced endpoint whose backends lag answers older blocks now and then,
+ * and reading those would flap the list back. A lower block seen for
+ * REGISTRY_BEHIND_POLLS polls in a row (a chain reset) is read. *behind
+ * counts those polls (the caller keeps it, starting at 0).
+ */
+bool registry_should_read(bool have, uint64_t last, uint64_t block, unsigned *behind);
 
 /*
  * A poll ended: list is a new list (the callee owns it), or NULL with why ""

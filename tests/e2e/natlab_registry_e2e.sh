@@ -5,7 +5,8 @@
 # on it, and three nodes whose controlds read it (P2PWG_REGISTRY) instead of a
 # Gist. The mesh follows an add, a reorder (addresses follow positions) and a
 # removal made by transactions; with the chain stopped, or an RPC endpoint
-# answering garbage or a malformed list, it stays as it was.
+# answering garbage, a malformed list or a revert, it stays as it was; a
+# lagging endpoint's older blocks are not read again.
 # Prints the time from each transaction to the mesh applying it.
 # Usage: natlab_registry_e2e.sh WGAGENT CONTROLD AGENTCTL
 set -u
@@ -147,8 +148,8 @@ sleep $((NL_POLL + 1))
 check "anvil stopped: n0 and n2 keep their peers and addresses" test "$(mesh_state 0 2)" = "$BEFORE"
 check "anvil stopped: the list is kept (2 entries)" test "$(natlab_status 0 | jq .list.entries)" = 2
 
-fake() { # MODE: the fake RPC on the chain's address and port
-	ip netns exec "$NL_GW" node "$ROOT/tests/tools/fakerpc.js" 0.0.0.0 $RPC_PORT "$1" >>"$TMP/fakerpc.log" 2>&1 &
+fake() { # MODE [URL...]: the fake RPC on the chain's address and port
+	ip netns exec "$NL_GW" node "$ROOT/tests/tools/fakerpc.js" 0.0.0.0 $RPC_PORT "$@" >>"$TMP/fakerpc.log" 2>&1 &
 	FAKE_PID=$!
 	track_pid $FAKE_PID node
 	disown $FAKE_PID
@@ -162,6 +163,17 @@ check "an RPC answering a malformed string[]: every node refuses it" retry 10 li
 unfake
 fake revert
 check "an RPC whose call reverts: every node refuses it" retry 10 list_error_everywhere "revert" 0 2
+unfake
+# A good endpoint again, whose backends lag: nodes accept its list (the same
+# as the chain's), read nodes() once at the newer block, and never again for
+# the older one it keeps answering.
+: >"$TMP/fakerpc.log"
+fake lagging "$(nl_url 2)" "$(nl_url 0)"
+check "an RPC answering well again: every node takes its list" retry 10 list_error_everywhere "^$" 0 2
+sleep $((2 * NL_POLL + 1))
+calls() { grep -c "^100[.]64[.]$1[.]2 $2\$" "$TMP/fakerpc.log"; }
+check "a lagging RPC (blocks 1001, 1000, 1001...): one eth_call per node, eth_blockNumber every poll (n0: $(calls 0 eth_call), $(calls 0 eth_blockNumber); n2: $(calls 2 eth_call), $(calls 2 eth_blockNumber))" \
+	test "$(calls 0 eth_call) $(calls 2 eth_call)" = "1 1" -a "$(calls 0 eth_blockNumber)" -ge 3 -a "$(calls 2 eth_blockNumber)" -ge 3
 check "after all that: n0 and n2 keep their peers and addresses" test "$(mesh_state 0 2)" = "$BEFORE"
 check "after all that: the list is kept (2 entries)" test "$(natlab_status 2 | jq .list.entries)" = 2
 snapshot 0 2 >"$TMP/snap.after"

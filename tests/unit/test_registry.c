@@ -232,6 +232,25 @@ static void test_list_malformed_refused_whole(void **state)
 	free(d);
 }
 
+/* Read once per new block; a lagging backend's older block never flaps the
+ * list back; a chain that stays behind (reset) is read after a while. */
+static void test_reads_only_newer_blocks(void **state)
+{
+	unsigned behind = 0, reads = 0;
+
+	assert_true(registry_should_read(false, 0, 5, &behind)); /* nothing read yet */
+	assert_true(registry_should_read(false, 9, 5, &behind)); /* the last read failed */
+	assert_false(registry_should_read(true, 5, 5, &behind));
+	assert_true(registry_should_read(true, 5, 6, &behind));
+	for (int i = 0; i < 30; i++) /* backends answering 6 and 5 by turns */
+		reads += registry_should_read(true, 6, i % 2 ? 6 : 5, &behind);
+	assert_int_equal(reads, 0);
+	for (int i = 0; i < REGISTRY_BEHIND_POLLS - 1; i++)
+		assert_false(registry_should_read(true, 100, 3, &behind));
+	assert_true(registry_should_read(true, 100, 3, &behind));
+	assert_int_equal(behind, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -242,6 +261,7 @@ int main(void)
 	    cmocka_unit_test(test_revert_refused),
 	    cmocka_unit_test(test_list_by_the_gists_rules),
 	    cmocka_unit_test(test_list_malformed_refused_whole),
+	    cmocka_unit_test(test_reads_only_newer_blocks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
