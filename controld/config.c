@@ -29,7 +29,7 @@ struct setting {
 #define AT(field) .off = offsetof(struct config, field)
 
 static const struct setting settings[] = {
-	{ "GIST_URL", "gist-url", NULL, "URL of the peer list (a JSON array of node.json URLs)", K_URL, 0, 0, 0, 0 },
+	{ "GIST_URL", "gist-url", "", "URL of the peer list (a JSON array of node.json URLs; required unless P2PWG_REGISTRY)", K_URL, 0, 0, 0, 0 },
 	{ "P2PWG_OVERLAY", "overlay", "10.88.0.0/24", "overlay prefix", K_PREFIX, 0, 0, 0, 0 },
 	{ "P2PWG_BASE_OFFSET", "base-offset", "10", "address of list position i: prefix + offset + i", K_UINT, 1, 65535, AT(base_offset), .scale = 1 },
 	{ "P2PWG_LISTEN", "listen", "0.0.0.0:8080", "public HTTP address for /node.json and /healthz", K_LISTEN, 0, 0, 0, 0 },

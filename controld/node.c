@@ -315,7 +315,8 @@ static void set_list(struct node *n, struct peerlist *l)
 	n->list = l;
 }
 
-static void take_list(struct node *n, struct peerlist *l, char *why, const char *etag);
+static void take_list(struct node *n, struct peerlist *l, char *why, size_t whylen,
+		      const char *etag);
 
 static void on_list(void *arg, const struct fetch_result *r)
 {
@@ -334,7 +335,7 @@ static void on_list(void *arg, const struct fetch_result *r)
 		snprintf(why, sizeof(why), "larger than %d bytes", PEERLIST_MAX_BYTES);
 	else
 		peerlist_parse(r->body, r->len, n->c->allow_http, &l, why, sizeof(why));
-	take_list(n, l, why, r->etag);
+	take_list(n, l, why, sizeof(why), r->etag);
 }
 
 /* The registry's answer takes the Gist's path: NULL and "" is its 304. */
@@ -346,16 +347,17 @@ static void on_registry(void *arg, struct peerlist *l, const char *reason)
 	snprintf(why, sizeof(why), "%s", reason);
 	if (!l && !why[0])
 		n->m_list_304++;
-	take_list(n, l, why, "");
+	take_list(n, l, why, sizeof(why), "");
 }
 
 /* A list read ended: l (owned) is new, or NULL with why saying what failed
  * (fail static: the last good list stays), or NULL with "" for unchanged. */
-static void take_list(struct node *n, struct peerlist *l, char *why, const char *etag)
+static void take_list(struct node *n, struct peerlist *l, char *why, size_t whylen,
+		      const char *etag)
 {
 	const char *src = n->reg ? n->c->registry : n->c->gist_url;
 
-	safetext_copy(why, 256, why, 256);
+	safetext_copy(why, whylen, why, whylen);
 	if (why[0]) {
 		n->m_list_fail++;
 		if (strcmp(n->list_error, why))
