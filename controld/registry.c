@@ -100,7 +100,7 @@ static const char *answer_result(const char *body, size_t len, uint64_t id, json
 		return NULL;
 	}
 	err = json_object_get(r, "error");
-	if (err) {
+	if (err && !json_is_null(err)) { /* some servers send "error": null on success */
 		const char *m = json_string_value(json_object_get(err, "message"));
 
 		reason_set(why, whylen, "JSON-RPC error %lld: %.120s",
