@@ -81,10 +81,10 @@ static void test_block_number(void **state)
 	assert_int_equal(block("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"0x1a\"}", 7, &b), 0);
 	assert_int_equal(b, 26);
 	assert_int_equal(block("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"0x0\"}", 7, &b), 0);
+	assert_int_equal(b, 0);
 	assert_int_equal(
 	    block("{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":null,\"result\":\"0x2\"}", 7, &b), 0);
 	assert_int_equal(b, 2);
-	assert_int_equal(b, 0);
 	assert_int_equal(
 	    block("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0xffffffffffffffff\"}", 1, &b), 0);
 	assert_int_equal(b, UINT64_MAX);
