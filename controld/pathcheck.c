@@ -195,7 +195,10 @@ bool pathcheck_result(struct pathcheck *pc, const uint8_t key[32], const struct 
 		/* One lost packet does not undo a path: only several in a row. */
 		if (c->fails >= PATHCHECK_LOST_AFTER)
 			c->answered = false;
-		shift = c->fails > 5 ? 5 : c->fails - 1;
+		/* The first few quickly: the peer's agent may not know this node
+		 * yet (its list poll lags ours); then ever more slowly. */
+		shift = c->fails <= PATHCHECK_LOST_AFTER ? 0 : c->fails - PATHCHECK_LOST_AFTER;
+		shift = shift > 5 ? 5 : shift;
 		c->due_ms = now_ms + (c->answered ? PATHCHECK_RETRY_MIN_MS
 						  : (uint64_t)PATHCHECK_RETRY_MIN_MS << shift);
 		if (c->due_ms > now_ms + PATHCHECK_RETRY_MAX_MS)

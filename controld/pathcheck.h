@@ -24,7 +24,7 @@
 #define PATHCHECK_RATE 20            /* checks a second, all peers together */
 #define PATHCHECK_TIMEOUT_MS 1000
 #define PATHCHECK_RECHECK_MS 15000   /* an answered candidate is checked again */
-#define PATHCHECK_RETRY_MIN_MS 1000  /* after a first unanswered check */
+#define PATHCHECK_RETRY_MIN_MS 1000  /* after the first unanswered checks */
 #define PATHCHECK_RETRY_MAX_MS 20000 /* the pause doubles up to this */
 #define PATHCHECK_LOST_AFTER 3       /* unanswered checks in a row undo an answer */
 
