@@ -45,13 +45,14 @@ static void send_setpeers(struct node *n);
 static void update_checks(struct node *n);
 static void refresh_local(struct node *n);
 
-/* The path WireGuard gets for one peer: a candidate that answered a check
- * (lan before direct). False: none answered, the peer keeps its published
- * endpoint and WireGuard punches, as without checks; a relay would take such
- * a peer here. */
-static bool choose_path(struct node *n, const struct node_entry *e, struct sockaddr_in *ep)
+/* The one place that decides the path WireGuard gets for a peer: a candidate
+ * that answered a check (lan before direct), in *ep. PATHCHECK_NONE: nothing
+ * answered; the peer keeps its published endpoint and WireGuard punches, as
+ * without checks (a relay would take such a peer here). */
+static enum pathcheck_kind choose_path(struct node *n, const struct node_entry *e,
+				       struct sockaddr_in *ep)
 {
-	return pathcheck_choose(&n->pc, e->info.wg_pubkey, ep) != PATHCHECK_NONE;
+	return pathcheck_choose(&n->pc, e->info.wg_pubkey, ep);
 }
 
 static void on_setpeers(void *arg, const P2pwg__Response *r, const char *error)
@@ -169,7 +170,8 @@ static void recompute(struct node *n, bool full_poll)
 		in[i].url = n->e[i].url;
 		in[i].known = n->e[i].known;
 		in[i].info = n->e[i].info;
-		in[i].has_path = in[i].known && choose_path(n, &n->e[i], &in[i].path);
+		in[i].has_path = in[i].known &&
+				 choose_path(n, &n->e[i], &in[i].path) != PATHCHECK_NONE;
 	}
 	/* Decided apart from want: a held decision must never reach the agent,
 	 * not even as the re-send queued behind a SetPeers in flight. */
