@@ -49,7 +49,7 @@ int localep_list(const char *skip_if, const struct mesh_params *p, uint16_t port
 {
 	struct ifreq *req = calloc(LOCALEP_MAX_IFS, sizeof(*req));
 	struct localep_if *ifs = calloc(LOCALEP_MAX_IFS, sizeof(*ifs));
-	struct ifconf ifc = { .ifc_len = LOCALEP_MAX_IFS * (int)sizeof(*req), .ifc_req = req };
+	struct ifconf ifc = {.ifc_len = LOCALEP_MAX_IFS * (int)sizeof(*req), .ifc_req = req};
 	size_t k = 0;
 	int s = -1, ret = 0;
 

@@ -28,7 +28,8 @@ struct localep_if {
  * interface), not inside the overlay and not 0/8, link-local, multicast or
  * reserved, each with port; a repeated address once. Returns the count. */
 size_t localep_pick(const struct localep_if *ifs, size_t n, const char *skip_if,
-		    const struct mesh_params *p, uint16_t port, struct sockaddr_in *out, size_t max);
+		    const struct mesh_params *p, uint16_t port, struct sockaddr_in *out,
+		    size_t max);
 
 /* localep_pick over the system's interfaces now. 0 or -errno. */
 int localep_list(const char *skip_if, const struct mesh_params *p, uint16_t port,

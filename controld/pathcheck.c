@@ -74,8 +74,7 @@ static void add_cand(const struct pathcheck *pc, struct pathcheck_peer *p,
 	p->n++;
 }
 
-int pathcheck_update(struct pathcheck *pc, const struct pathcheck_in *in, size_t n,
-		     uint64_t now_ms)
+int pathcheck_update(struct pathcheck *pc, const struct pathcheck_in *in, size_t n, uint64_t now_ms)
 {
 	struct pathcheck_peer *peers = calloc(n + 1, sizeof(*peers));
 	size_t k = 0;
@@ -86,7 +85,7 @@ int pathcheck_update(struct pathcheck *pc, const struct pathcheck_in *in, size_t
 		const struct nodeinfo *ni = in[i].info;
 		const struct pathcheck_peer *old = peer_by_key(pc, in[i].key);
 		struct pathcheck_peer *p = &peers[k];
-		struct sockaddr_in pub = { .sin_family = AF_INET };
+		struct sockaddr_in pub = {.sin_family = AF_INET};
 		bool dup = false;
 
 		for (size_t j = 0; j < k; j++)
@@ -168,7 +167,7 @@ bool pathcheck_result(struct pathcheck *pc, const uint8_t key[32], const struct 
 		      bool answered, uint32_t rtt_ms, uint64_t now_ms)
 {
 	struct pathcheck_peer *p = peer_by_key(pc, key);
-	struct sockaddr_in before_ep = { 0 }, after_ep = { 0 };
+	struct sockaddr_in before_ep = {0}, after_ep = {0};
 	enum pathcheck_kind before, after;
 	unsigned shift;
 
@@ -218,7 +217,8 @@ enum pathcheck_kind pathcheck_choose(const struct pathcheck *pc, const uint8_t k
 	for (size_t j = 0; p && j < p->n; j++) {
 		const struct pathcheck_cand *c = &p->c[j];
 
-		if (c->answered && (!best || (c->kind == PATHCHECK_LAN && best->kind != PATHCHECK_LAN)))
+		if (c->answered &&
+		    (!best || (c->kind == PATHCHECK_LAN && best->kind != PATHCHECK_LAN)))
 			best = c;
 	}
 	if (!best)

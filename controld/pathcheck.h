@@ -21,17 +21,17 @@
 #include "nodeinfo.h"
 
 #define PATHCHECK_MAX_CANDS (NODEINFO_MAX_LOCAL + 1)
-#define PATHCHECK_RATE 20            /* checks a second, all peers together */
+#define PATHCHECK_RATE 20 /* checks a second, all peers together */
 #define PATHCHECK_TIMEOUT_MS 1000
 #define PATHCHECK_RECHECK_MS 15000   /* an answered candidate is checked again */
 #define PATHCHECK_RETRY_MIN_MS 1000  /* after the first unanswered checks */
 #define PATHCHECK_RETRY_MAX_MS 20000 /* the pause doubles up to this */
-#define PATHCHECK_LOST_AFTER 3       /* unanswered checks in a row undo an answer */
+#define PATHCHECK_LOST_AFTER 3	     /* unanswered checks in a row undo an answer */
 
 enum pathcheck_kind {
-	PATHCHECK_NONE,   /* nothing answered: the caller keeps today's way (or relays) */
+	PATHCHECK_NONE,	  /* nothing answered: the caller keeps today's way (or relays) */
 	PATHCHECK_DIRECT, /* the peer's public endpoint answered */
-	PATHCHECK_LAN,    /* one of the peer's local endpoints answered */
+	PATHCHECK_LAN,	  /* one of the peer's local endpoints answered */
 };
 
 struct pathcheck_cand {

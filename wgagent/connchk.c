@@ -59,8 +59,9 @@ static int derive(const uint8_t *priv, const uint8_t *peer, uint8_t out[32])
 	    EVP_PKEY_derive_set_peer(ctx, theirs) != 1 || EVP_PKEY_derive(ctx, shared, &len) != 1 ||
 	    len != 32)
 		goto out;
-	if (!HMAC(EVP_sha256(), shared, 32, (const uint8_t *)KEY_LABEL, sizeof(KEY_LABEL) - 1,
-		  out, &mlen) || mlen != 32)
+	if (!HMAC(EVP_sha256(), shared, 32, (const uint8_t *)KEY_LABEL, sizeof(KEY_LABEL) - 1, out,
+		  &mlen) ||
+	    mlen != 32)
 		goto out;
 	ret = 0;
 out:
@@ -142,7 +143,7 @@ int connchk_request(struct connchk *c, int client, uint64_t id, const P2pwg__Pat
 		    uint64_t now_ms, char *why, size_t whylen)
 {
 	struct connchk_pending *slot = NULL;
-	struct sockaddr_in to = { .sin_family = AF_INET };
+	struct sockaddr_in to = {.sin_family = AF_INET};
 	uint8_t msg[CONNCHK_MSG_LEN];
 	uint32_t a;
 	int ret;
@@ -190,8 +191,8 @@ int connchk_request(struct connchk *c, int client, uint64_t id, const P2pwg__Pat
 		snprintf(why, whylen, "sending to %s: %s", inet_ntoa(to.sin_addr), strerror(-ret));
 		return P2PWG__STATUS__FAILED;
 	}
-	*slot = (struct connchk_pending){ .used = true, .client = client, .id = id, .to = to,
-					  .sent_ms = now_ms };
+	*slot = (struct connchk_pending){
+	    .used = true, .client = client, .id = id, .to = to, .sent_ms = now_ms};
 	memcpy(slot->txid, pc->txid.data, 12);
 	memcpy(slot->peer, pc->peer_key.data, 32);
 	slot->deadline_ms = now_ms + (pc->timeout_ms ? pc->timeout_ms : 1000);
@@ -265,7 +266,8 @@ bool connchk_input(struct connchk *c, const uint8_t *msg, size_t len,
 		struct connchk_pending *s = &c->pend[i];
 
 		if (!s->used || memcmp(s->txid, msg + 8, 12) ||
-		    s->to.sin_addr.s_addr != from->sin_addr.s_addr || s->to.sin_port != from->sin_port)
+		    s->to.sin_addr.s_addr != from->sin_addr.s_addr ||
+		    s->to.sin_port != from->sin_port)
 			continue;
 		p = peer_by_key(c, s->peer);
 		if (!p || build(p->mac_key, p->key, c->pub, true, s->txid, want) ||

@@ -56,7 +56,7 @@ struct connchk_ops {
 
 struct connchk {
 	struct connchk_ops ops;
-	const uint8_t *priv, *pub; /* the agent's, 32 bytes each; not owned */
+	const uint8_t *priv, *pub;  /* the agent's, 32 bytes each; not owned */
 	struct connchk_peer *peers; /* owned */
 	size_t n_peers;
 	struct connchk_pending pend[CONNCHK_MAX_PENDING];

@@ -67,13 +67,13 @@ static void side_init(struct side *s)
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(keyfile_generate(s->priv), 0);
 	assert_int_equal(keyfile_public(s->priv, s->pub), 0);
-	connchk_init(&s->c, &(struct connchk_ops){ .send = rec_send, .reply = rec_reply, .ctx = s },
+	connchk_init(&s->c, &(struct connchk_ops){.send = rec_send, .reply = rec_reply, .ctx = s},
 		     s->priv, s->pub);
 }
 
 static struct sockaddr_in addr(const char *ip, uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
 
 	inet_pton(AF_INET, ip, &a.sin_addr);
 	return a;
@@ -232,7 +232,7 @@ static void test_answers_rate_limited(void **state)
  * txid, bounded timeout, a bounded number in flight. */
 static void test_request_limits(void **state)
 {
-	uint8_t txid[12] = { 0 };
+	uint8_t txid[12] = {0};
 
 	assert_int_equal(ask(&A, C.pub, b_addr, TXID, 0), P2PWG__STATUS__INVALID);
 	assert_int_equal(ask(&A, B.pub, addr("127.0.0.1", 51820), TXID, 0), P2PWG__STATUS__INVALID);
@@ -242,7 +242,8 @@ static void test_request_limits(void **state)
 		txid[0] = (uint8_t)i;
 		assert_int_equal(ask(&A, B.pub, b_addr, txid, 0), 0);
 	}
-	assert_int_equal(ask(&A, B.pub, b_addr, txid, 0), P2PWG__STATUS__INVALID); /* txid in flight */
+	assert_int_equal(ask(&A, B.pub, b_addr, txid, 0),
+			 P2PWG__STATUS__INVALID); /* txid in flight */
 	txid[0] = 0xff;
 	assert_int_equal(ask(&A, B.pub, b_addr, txid, 0), P2PWG__STATUS__BUSY);
 	connchk_client_gone(&A.c, 5);
@@ -256,12 +257,15 @@ static void test_request_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_check_answered_by_the_peer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_answer_must_come_from_the_candidate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stranger_can_neither_ask_nor_answer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reflected_request_does_not_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_answers_rate_limited, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_request_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_check_answered_by_the_peer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_must_come_from_the_candidate, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_stranger_can_neither_ask_nor_answer, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_reflected_request_does_not_verify, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_answers_rate_limited, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_limits, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,7 +20,7 @@ static struct pathcheck_in in[64];
 
 static struct sockaddr_in ep(const char *ip, uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
 
 	inet_pton(AF_INET, ip, &a.sin_addr);
 	return a;
@@ -49,7 +49,7 @@ static void peer(size_t i, const char *pub, uint16_t port, const char *l1, const
 		info[i].local[info[i].n_local++] = ep(l1, 51820);
 	if (l2)
 		info[i].local[info[i].n_local++] = ep(l2, 51820);
-	in[i] = (struct pathcheck_in){ .key = keys[i], .info = &info[i] };
+	in[i] = (struct pathcheck_in){.key = keys[i], .info = &info[i]};
 }
 
 static int setup(void **state)
@@ -150,7 +150,7 @@ static void test_choice_lan_over_direct_only_answered(void **state)
  * (10 a second here) goes out, and every peer gets its turn. */
 static void test_pacing_budget_round_robin(void **state)
 {
-	uint8_t k[32], seen[60] = { 0 };
+	uint8_t k[32], seen[60] = {0};
 	struct sockaddr_in e;
 	uint64_t wait, now;
 	unsigned sent = 0;
@@ -226,12 +226,14 @@ static void test_update_keeps_state(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_candidates_lan_first_own_skipped, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_public_address_listed_locally_is_direct, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_choice_lan_over_direct_only_answered, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pacing_budget_round_robin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unanswered_backoff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_update_keeps_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_candidates_lan_first_own_skipped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_public_address_listed_locally_is_direct, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_choice_lan_over_direct_only_answered, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_pacing_budget_round_robin, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unanswered_backoff, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_update_keeps_state, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
