@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "b64.h"
+#include "localep.h"
 #include "log.h"
 #include "status.h"
 
@@ -40,6 +42,18 @@ struct node_entry *node_entry_by_key(struct node *n, const uint8_t *key)
 /* ==== applying the peer set ==== */
 
 static void send_setpeers(struct node *n);
+static void update_checks(struct node *n);
+static void refresh_local(struct node *n);
+
+/* The one place that decides the path WireGuard gets for a peer: a candidate
+ * that answered a check (lan before direct), in *ep. PATHCHECK_NONE: nothing
+ * answered; the peer keeps its published endpoint and WireGuard punches, as
+ * without checks (a relay would take such a peer here). */
+static enum pathcheck_kind choose_path(struct node *n, const struct node_entry *e,
+				       struct sockaddr_in *ep)
+{
+	return pathcheck_choose(&n->pc, e->info.wg_pubkey, ep);
+}
 
 static void on_setpeers(void *arg, const P2pwg__Response *r, const char *error)
 {
@@ -58,6 +72,7 @@ static void on_setpeers(void *arg, const P2pwg__Response *r, const char *error)
 	n->applied_valid = true;
 	if (peerset_applied(&n->ps, &n->applied))
 		log_warn("wg", "out of memory remembering the applied peer set");
+	update_checks(n);
 	if (n->applied.found_self)
 		log_info("wg", "this node is position %zu, overlay %s/32%s", n->applied.self_index,
 			 inet_ntoa(n->applied.self_addr), r->changed ? "" : " (interface already so)");
@@ -155,6 +170,8 @@ static void recompute(struct node *n, bool full_poll)
 		in[i].url = n->e[i].url;
 		in[i].known = n->e[i].known;
 		in[i].info = n->e[i].info;
+		in[i].has_path = in[i].known &&
+				 choose_path(n, &n->e[i], &in[i].path) != PATHCHECK_NONE;
 	}
 	/* Decided apart from want: a held decision must never reach the agent,
 	 * not even as the re-send queued behind a SetPeers in flight. */
@@ -189,6 +206,7 @@ static void recompute(struct node *n, bool full_poll)
 	if (!n->applied_valid || !mesh_state_equal(&n->want, &n->applied) ||
 	    peerset_has_news(&n->want))
 		send_setpeers(n);
+	update_checks(n); /* a peer's candidates may have changed alone */
 out:
 	free(in);
 	free(why);
@@ -391,6 +409,7 @@ static void poll_now(void *arg)
 	struct fetch_opts o = https_opts(n, PEERLIST_MAX_BYTES);
 
 	loop_timer_arm(n->l, &n->t_poll, (uint64_t)n->c->poll_interval_s * 1000);
+	refresh_local(n); /* addresses come and go (DHCP, a new interface) */
 	if (n->reg) {
 		if (registry_poll(n->reg) == -EBUSY)
 			log_debug("peer", "the previous registry read is still running; skipping this poll");
@@ -404,6 +423,125 @@ static void poll_now(void *arg)
 	n->list_fetch = fetch_start(n->l, n->c->gist_url, &o, on_list, n);
 	if (!n->list_fetch)
 		log_err("peer", "cannot start fetching %s", n->c->gist_url);
+}
+
+/* ==== path checks ==== */
+
+/* This node's own candidates: published, and never checked as a peer's. */
+static void refresh_local(struct node *n)
+{
+	struct sockaddr_in self[NODEINFO_MAX_LOCAL + 1];
+	size_t k = 0;
+	int ret;
+
+	if (!n->have_key)
+		return;
+	ret = localep_list(n->ifname, &n->params, n->listen_port, n->local, NODEINFO_MAX_LOCAL, &k);
+	if (ret)
+		log_debug("path", "cannot list local addresses: %s", strerror(-ret));
+	else
+		n->n_local = k;
+	memcpy(self, n->local, n->n_local * sizeof(*self));
+	k = n->n_local;
+	if (n->stun_have)
+		self[k++] = n->stun_sum.public_ep;
+	pathcheck_set_self(&n->pc, self, k);
+}
+
+/* Check the peers the interface has, with what their node.json says. */
+static void update_checks(struct node *n)
+{
+	struct pathcheck_in *in;
+	size_t k = 0;
+
+	if (!n->applied_valid)
+		return;
+	in = calloc(n->applied.n_peers + 1, sizeof(*in));
+	if (!in)
+		return;
+	for (size_t i = 0; i < n->applied.n_peers; i++) {
+		const struct node_entry *e = node_entry_by_key(n, n->applied.peers[i].key);
+
+		if (e)
+			in[k++] = (struct pathcheck_in){ .key = e->info.wg_pubkey, .info = &e->info };
+	}
+	if (pathcheck_update(&n->pc, in, k, loop_now(n->l)) == 0)
+		loop_timer_arm(n->l, &n->t_check, 0);
+	free(in);
+}
+
+struct check_call {
+	struct node *n;
+	uint8_t key[32];
+	struct sockaddr_in ep;
+};
+
+static void on_check(void *arg, const P2pwg__Response *r, const char *error)
+{
+	struct check_call *cc = arg;
+	struct node *n = cc->n;
+	bool ok = r && r->status == P2PWG__STATUS__OK &&
+		  r->msg_case == P2PWG__RESPONSE__MSG_PATH_CHECK;
+	struct sockaddr_in ep;
+	enum pathcheck_kind kind;
+	char k[B64_KEY_LEN + 1];
+
+	if (!r || (r->status != P2PWG__STATUS__OK && r->status != P2PWG__STATUS__TIMEOUT))
+		log_debug("path", "check of %s:%u not made: %s", inet_ntoa(cc->ep.sin_addr),
+			  ntohs(cc->ep.sin_port), r ? r->error : error);
+	if (pathcheck_result(&n->pc, cc->key, &cc->ep, ok, ok ? r->path_check->rtt_ms : 0,
+			     loop_now(n->l))) {
+		kind = pathcheck_choose(&n->pc, cc->key, &ep);
+		if (kind == PATHCHECK_NONE)
+			log_info("path", "peer %s: no candidate answers; its published endpoint stays",
+				 keyshort(cc->key, k));
+		else
+			log_info("path", "peer %s: %s path %s:%u answers", keyshort(cc->key, k),
+				 pathcheck_kind_name(kind), inet_ntoa(ep.sin_addr), ntohs(ep.sin_port));
+		recompute(n, false);
+	}
+	free(cc);
+}
+
+static void check_now(void *arg)
+{
+	struct node *n = arg;
+	uint64_t wait = UINT64_MAX, now = loop_now(n->l);
+
+	while (agentlink_is_up(n->agent) && n->applied_valid) {
+		P2pwg__Request req = P2PWG__REQUEST__INIT;
+		P2pwg__PathCheck pc = P2PWG__PATH_CHECK__INIT;
+		P2pwg__Endpoint to = P2PWG__ENDPOINT__INIT;
+		struct check_call *cc = calloc(1, sizeof(*cc));
+		uint8_t txid[12];
+
+		if (!cc)
+			break;
+		if (pathcheck_next(&n->pc, now, cc->key, &cc->ep, &wait) ||
+		    getrandom(txid, sizeof(txid), 0) != sizeof(txid)) {
+			free(cc);
+			break;
+		}
+		cc->n = n;
+		to.addr.data = (uint8_t *)&cc->ep.sin_addr;
+		to.addr.len = 4;
+		to.port = ntohs(cc->ep.sin_port);
+		pc.to = &to;
+		pc.peer_key.data = cc->key;
+		pc.peer_key.len = 32;
+		pc.txid.data = txid;
+		pc.txid.len = sizeof(txid);
+		pc.timeout_ms = PATHCHECK_TIMEOUT_MS;
+		req.msg_case = P2PWG__REQUEST__MSG_PATH_CHECK;
+		req.path_check = &pc;
+		if (agentlink_call(n->agent, &req, PATHCHECK_TIMEOUT_MS + 2000, on_check, cc)) {
+			pathcheck_result(&n->pc, cc->key, &cc->ep, false, 0, now);
+			free(cc);
+			break;
+		}
+	}
+	if (wait != UINT64_MAX)
+		loop_timer_arm(n->l, &n->t_check, wait < 10 ? 10 : wait);
 }
 
 /* ==== STUN ==== */
@@ -426,6 +564,8 @@ static void on_stun(void *arg, const struct stunprobe_summary *s)
 	n->stun_sum = *s;
 	n->stun_have = true;
 	n->stun_at = time(NULL);
+	if (changed)
+		refresh_local(n);
 	log_msg(changed ? LOG_LVL_INFO : LOG_LVL_DEBUG, "stun", "%s %s:%u", s->nat,
 		inet_ntoa(s->public_ep.sin_addr), ntohs(s->public_ep.sin_port));
 	if (s->mapping && !strcmp(s->mapping, "endpoint-dependent") && changed)
@@ -580,6 +720,7 @@ static void agent_up(void *arg, const P2pwg__HelloReply *h)
 	log_info("agent", "public key %s, WireGuard port %u", b64_key_encode(n->pubkey, k),
 		 n->listen_port);
 	remember_device(n, h->device);
+	refresh_local(n);
 	/* A restarted agent (or controld) gets the whole desired state again,
 	 * once the cycle in flight (if any) has read every entry. */
 	n->applied_valid = false;
@@ -629,6 +770,8 @@ struct node *node_new(const struct config *c, struct loop *l)
 		return NULL;
 	}
 	stunprobe_init(&n->stun, l, n->agent, c, on_stun, n);
+	pathcheck_init(&n->pc, PATHCHECK_RATE);
+	n->t_check = (struct loop_timer){ .cb = check_now, .arg = n };
 	n->t_poll = (struct loop_timer){ .cb = poll_now, .arg = n };
 	n->t_test = (struct loop_timer){ .cb = test_now, .arg = n };
 	n->t_stun = (struct loop_timer){ .cb = stun_now, .arg = n };

@@ -16,6 +16,7 @@
 #include "loop.h"
 #include "mesh.h"
 #include "nodeinfo.h"
+#include "pathcheck.h"
 #include "peerlist.h"
 #include "peerset.h"
 #include "registry.h"
@@ -77,6 +78,12 @@ struct node {
 	bool stun_have;
 	time_t stun_at;
 	uint64_t stun_last_start;
+
+	/* path checks (pathcheck.h) and this node's local candidates */
+	struct pathcheck pc;
+	struct sockaddr_in local[NODEINFO_MAX_LOCAL];
+	size_t n_local;
+	struct loop_timer t_check;
 
 	struct loop_timer t_poll, t_test, t_stun, t_dev, t_recompute;
 	time_t started;

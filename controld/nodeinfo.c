@@ -78,6 +78,71 @@ static int get_text(const json_t *root, const char *name, char *dst, size_t cap,
 	return 0;
 }
 
+int nodeinfo_parse_endpoint(const char *s, struct sockaddr_in *out)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *colon = strchr(s, ':');
+	unsigned long port = 0;
+	size_t iplen;
+	uint32_t a;
+
+	if (!colon)
+		return -EINVAL;
+	iplen = (size_t)(colon - s);
+	if (iplen == 0 || iplen >= sizeof(ip))
+		return -EINVAL;
+	memcpy(ip, s, iplen);
+	ip[iplen] = '\0';
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	if (inet_pton(AF_INET, ip, &out->sin_addr) != 1)
+		return -EINVAL;
+	/* Decimal digits only, no leading zero, at most 5: strtoul would take
+	 * signs, spaces and hex prefixes. */
+	for (const char *p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9' || p - colon > 5 || (p == colon + 1 && *p == '0'))
+			return -EINVAL;
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port < 1 || port > 65535)
+		return -EINVAL;
+	a = ntohl(out->sin_addr.s_addr);
+	/* As peerset_public_ok: 0/8, loopback, link-local, multicast, reserved. */
+	if ((a >> 24) == 0 || (a >> 24) == 127 || (a >> 16) == 0xa9fe || (a >> 28) >= 0xe)
+		return -EINVAL;
+	out->sin_port = htons((uint16_t)port);
+	return 0;
+}
+
+#define LOCAL_MAX_ITEMS 64
+
+/* local_endpoints: bad items are skipped alone, so a newer writer's extra
+ * forms never cost the peer its node.json. */
+static int get_local(const json_t *root, struct nodeinfo *ni, char *why, size_t whylen)
+{
+	const json_t *v = json_object_get(root, "local_endpoints"), *item;
+	size_t i;
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_array(v))
+		return reason_set(why, whylen, "local_endpoints: not an array");
+	if (json_array_size(v) > LOCAL_MAX_ITEMS)
+		return reason_set(why, whylen, "local_endpoints: more than %d items",
+				  LOCAL_MAX_ITEMS);
+	json_array_foreach(v, i, item) {
+		const char *s = json_string_value(item);
+
+		if (ni->n_local < NODEINFO_MAX_LOCAL && s &&
+		    json_string_length(item) == strlen(s) &&
+		    nodeinfo_parse_endpoint(s, &ni->local[ni->n_local]) == 0)
+			ni->n_local++;
+		else
+			ni->n_local_skipped++;
+	}
+	return 0;
+}
+
 static int parse_obj(const json_t *root, struct nodeinfo *ni, char *why, size_t whylen)
 {
 	const char *opt_strings[] = { "self_url", "mapping" };
@@ -146,7 +211,7 @@ static int parse_obj(const json_t *root, struct nodeinfo *ni, char *why, size_t 
 		if (v && !json_is_null(v) && !json_is_string(v))
 			return reason_set(why, whylen, "%s: not a string", opt_strings[i]);
 	}
-	return 0;
+	return get_local(root, ni, why, whylen);
 }
 
 int nodeinfo_parse(const char *buf, size_t len, struct nodeinfo *out, char *why, size_t whylen)
@@ -183,13 +248,25 @@ static json_t *string_or_null(const char *s)
 char *nodeinfo_format(const struct nodeinfo_self *self)
 {
 	char key[B64_KEY_LEN + 1], overlay[INET_ADDRSTRLEN + 3] = "", pub[INET_ADDRSTRLEN];
-	char when[40];
-	json_t *o = json_object();
+	char when[40], ep[INET_ADDRSTRLEN + 8];
+	json_t *o = json_object(), *local = json_array();
 	char *doc = NULL;
 	bool ok;
 
-	if (!o)
+	if (!o || !local) {
+		json_decref(o);
+		json_decref(local);
 		return NULL;
+	}
+	for (size_t i = 0; i < self->n_local && i < NODEINFO_MAX_LOCAL; i++) {
+		inet_ntop(AF_INET, &self->local[i].sin_addr, pub, sizeof(pub));
+		snprintf(ep, sizeof(ep), "%s:%u", pub, ntohs(self->local[i].sin_port));
+		if (json_array_append_new(local, json_string(ep))) {
+			json_decref(o);
+			json_decref(local);
+			return NULL;
+		}
+	}
 	b64_key_encode(self->wg_pubkey, key);
 	if (self->has_overlay) {
 		inet_ntop(AF_INET, &self->overlay_ip, overlay, INET_ADDRSTRLEN);
@@ -209,6 +286,10 @@ char *nodeinfo_format(const struct nodeinfo_self *self)
 							  : json_null()) &&
 	     put(o, "version", json_integer(NODEINFO_VERSION)) &&
 	     put(o, "mapping", string_or_null(self->mapping));
+	if (ok)
+		ok = put(o, "local_endpoints", local);
+	else
+		json_decref(local);
 	/* Python's json.dumps default: ", " and ": " separators, ASCII only. */
 	if (ok)
 		doc = json_dumps(o, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);

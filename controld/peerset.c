@@ -191,6 +191,15 @@ int peerset_decide(struct peerset *ps, const struct peerset_entry *e, size_t n, 
 	}
 	mesh_compute(&ps->params, ps->self_key, in, n, out);
 	free(in);
+	for (size_t i = 0; i < out->n_peers; i++) {
+		struct mesh_peer *p = &out->peers[i];
+
+		if (p->index < n && e[p->index].known && e[p->index].has_path) {
+			p->has_endpoint = true;
+			p->endpoint = e[p->index].path;
+			p->keepalive = MESH_KEEPALIVE;
+		}
+	}
 
 	if (out->found_self) {
 		ps->absent_polls = 0;

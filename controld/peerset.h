@@ -28,6 +28,10 @@ struct peerset_entry {
 	const char *url;      /* NULL: a slot that holds its position only */
 	bool known;           /* info is the last good node.json read from url */
 	struct nodeinfo info;
+	/* A path that answered a check (pathcheck_choose), used instead of the
+	 * published endpoint. */
+	bool has_path;
+	struct sockaddr_in path;
 };
 
 /* One peer on the interface, as the agent reported it (one /32 allowed IP). */

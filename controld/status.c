@@ -34,6 +34,8 @@ char *status_nodejson(struct node *n)
 		s.nat = n->stun_sum.nat;
 		s.mapping = n->stun_sum.mapping;
 	}
+	s.local = n->local;
+	s.n_local = n->n_local;
 	if (!n->have_key)
 		return NULL; /* nothing to publish before the agent told us our key */
 	return nodeinfo_format(&s);
@@ -42,6 +44,19 @@ char *status_nodejson(struct node *n)
 static json_t *str_or_null(const char *s)
 {
 	return s && *s ? json_string(s) : json_null();
+}
+
+/* The path to a configured peer: "lan" or "direct" when a check answered
+ * there; "direct" too while the tunnel lives without one (WireGuard punched
+ * through on the published endpoint); "none" when nothing works. */
+static const char *peer_path(struct node *n, const struct node_entry *e, time_t now)
+{
+	struct sockaddr_in ep;
+	enum pathcheck_kind k = pathcheck_choose(&n->pc, e->info.wg_pubkey, &ep);
+
+	if (k == PATHCHECK_NONE && e->handshake && now - e->handshake <= PEERSET_STALE_S)
+		k = PATHCHECK_DIRECT;
+	return pathcheck_kind_name(k);
 }
 
 char *status_document(struct node *n)
@@ -131,6 +146,9 @@ char *status_document(struct node *n)
 		else
 			state = "down";
 		json_object_set_new(p, "state", json_string(state));
+		json_object_set_new(p, "path", mp ? json_string(peer_path(n, e, now)) : json_null());
+		json_object_set_new(p, "local_endpoints",
+				    json_integer(e->known ? (json_int_t)e->info.n_local : 0));
 		json_array_append_new(peers, p);
 	}
 	json_object_set_new(root, "peers", peers);
@@ -145,7 +163,7 @@ char *status_metrics(struct node *n)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	time_t now = time(NULL);
-	size_t direct = 0;
+	size_t direct = 0, path[3] = { 0 };
 
 	if (!f)
 		return NULL;
@@ -154,6 +172,11 @@ char *status_metrics(struct node *n)
 
 		if (e && e->handshake && now - e->handshake <= PEERSET_STALE_S)
 			direct++;
+		if (e) {
+			const char *k = peer_path(n, e, now);
+
+			path[!strcmp(k, "lan") ? 2 : !strcmp(k, "direct") ? 1 : 0]++;
+		}
 	}
 #define M(name, type, help, fmt, ...)                                                      \
 	fprintf(f, "# HELP p2pwg_" name " " help "\n# TYPE p2pwg_" name " " type "\n"      \
@@ -182,6 +205,18 @@ char *status_metrics(struct node *n)
 	M("stun_probes_failed_total", "counter", "STUN probes without any answer", "%llu", (unsigned long long)n->m_stun_fail);
 	M("tests_total", "counter", "/test probes over the overlay that answered", "%llu", (unsigned long long)n->m_test_ok);
 	M("tests_failed_total", "counter", "/test probes over the overlay that failed", "%llu", (unsigned long long)n->m_test_fail);
+	fprintf(f, "# HELP p2pwg_peers_path configured peers by the path they use\n"
+		   "# TYPE p2pwg_peers_path gauge\n"
+		   "p2pwg_peers_path{path=\"lan\"} %zu\n"
+		   "p2pwg_peers_path{path=\"direct\"} %zu\n"
+		   "p2pwg_peers_path{path=\"none\"} %zu\n",
+		path[2], path[1], path[0]);
+	fprintf(f, "# HELP p2pwg_path_checks_total connectivity checks of candidate paths by result\n"
+		   "# TYPE p2pwg_path_checks_total counter\n"
+		   "p2pwg_path_checks_total{result=\"answered\"} %llu\n"
+		   "p2pwg_path_checks_total{result=\"unanswered\"} %llu\n",
+		(unsigned long long)n->pc.m_answered, (unsigned long long)n->pc.m_unanswered);
+	M("local_endpoints", "gauge", "local candidates this node publishes", "%zu", n->n_local);
 	M("rx_bytes", "gauge", "bytes received over WireGuard, all peers", "%llu", (unsigned long long)n->rx_total);
 	M("tx_bytes", "gauge", "bytes sent over WireGuard, all peers", "%llu", (unsigned long long)n->tx_total);
 	fprintf(f, "# HELP p2pwg_peer_handshake_age_seconds seconds since the last handshake, per peer\n"

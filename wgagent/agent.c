@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent.pb-c.h"
 #include "agentclient.h"
@@ -422,6 +423,21 @@ static void log_changes(const struct wg_device *change)
 	}
 }
 
+/* The peers whose path checks are answered: those just applied. A failure
+ * keeps the last set (it only delays checks of new peers). */
+static void set_check_peers(struct agent *a, const struct wg_device *d)
+{
+	uint8_t(*keys)[32] = calloc(d->n_peers + 1, 32);
+
+	if (keys) {
+		for (size_t i = 0; i < d->n_peers; i++)
+			memcpy(keys[i], d->peers[i].public_key, 32);
+		if (connchk_set_peers(&a->chk, (const uint8_t(*)[32])keys, d->n_peers))
+			log_warn("agent", "out of memory keeping the path check keys");
+	}
+	free(keys);
+}
+
 static void handle_set_peers(struct agent *a, const P2pwg__SetPeers *sp, struct reply *r)
 {
 	struct want w = { 0 };
@@ -453,6 +469,7 @@ static void handle_set_peers(struct agent *a, const P2pwg__SetPeers *sp, struct 
 		log_changes(change);
 		r->resp.changed = true;
 	}
+	set_check_peers(a, w.dev);
 	addr_ok = a->ops.addr_get(a->ops.ctx, &cur_addr, &cur_len) == 0;
 	if (w.has_addr && (!addr_ok || cur_addr.s_addr != w.addr.s_addr || cur_len != w.addr_len)) {
 		ret = a->ops.addr_set(a->ops.ctx, &w.addr, w.addr_len);
@@ -625,6 +642,46 @@ static void budget_free(void *data, void *p)
 	free(p);
 }
 
+/* ==== path checks (connchk) ==== */
+
+static bool handle_path_check(struct agent *a, int client, const P2pwg__PathCheck *pc,
+			      struct reply *r, uint64_t now_ms)
+{
+	char why[160];
+	int st = connchk_request(&a->chk, client, r->resp.id, pc, now_ms, why, sizeof(why));
+
+	if (st)
+		reply_error(r, (P2pwg__Status)st, "path check refused: %s", why);
+	return st == 0;
+}
+
+static int chk_send(void *ctx, const struct sockaddr_in *to, const uint8_t *msg, size_t len)
+{
+	struct agent *a = ctx;
+
+	return a->ops.stun_send(a->ops.ctx, to, msg, len);
+}
+
+static int chk_reply(void *ctx, int client, const P2pwg__Response *resp)
+{
+	struct agent *a = ctx;
+	size_t len = p2pwg__response__get_packed_size(resp);
+	uint8_t buf[256];
+
+	if (len > sizeof(buf))
+		return -EMSGSIZE;
+	p2pwg__response__pack(resp, buf);
+	return a->ops.reply(a->ops.ctx, client, buf, len);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* ==== entry points ==== */
 
 void agent_init(struct agent *a, const struct agent_config *cfg, const struct agent_ops *ops,
@@ -635,11 +692,14 @@ void agent_init(struct agent *a, const struct agent_config *cfg, const struct ag
 	a->ops = *ops;
 	memcpy(a->private_key, private_key, WG_KEY_LEN);
 	memcpy(a->public_key, public_key, WG_KEY_LEN);
+	connchk_init(&a->chk, &(struct connchk_ops){ .send = chk_send, .reply = chk_reply, .ctx = a },
+		     a->private_key, a->public_key);
 }
 
 void agent_cleanup(struct agent *a)
 {
 	explicit_bzero(a->private_key, WG_KEY_LEN);
+	connchk_free(&a->chk);
 }
 
 void agent_handle(struct agent *a, int client, const uint8_t *buf, size_t len, size_t full_len,
@@ -682,6 +742,9 @@ void agent_handle(struct agent *a, int client, const uint8_t *buf, size_t len, s
 	case P2PWG__REQUEST__MSG_STUN_EXCHANGE:
 		deferred = handle_stun(a, client, req->stun_exchange, &r, now_ms);
 		break;
+	case P2PWG__REQUEST__MSG_PATH_CHECK:
+		deferred = handle_path_check(a, client, req->path_check, &r, now_ms);
+		break;
 	default:
 		reply_error(&r, P2PWG__STATUS__UNSUPPORTED, "unknown request type %d",
 			    (int)req->msg_case);
@@ -698,6 +761,8 @@ void agent_stun_input(struct agent *a, const uint8_t *msg, size_t len,
 		      const struct sockaddr_in *from)
 {
 	if (len < 20 || len > AGENT_STUN_MAX_LEN)
+		return;
+	if (connchk_input(&a->chk, msg, len, from, mono_ms()))
 		return;
 	for (int i = 0; i < AGENT_STUN_MAX_PENDING; i++) {
 		struct agent_stun_pending *s = &a->stun[i];
@@ -728,7 +793,7 @@ void agent_stun_input(struct agent *a, const uint8_t *msg, size_t len,
 
 int agent_tick(struct agent *a, uint64_t now_ms)
 {
-	int64_t next = -1;
+	int64_t next = connchk_tick(&a->chk, now_ms);
 
 	for (int i = 0; i < AGENT_STUN_MAX_PENDING; i++) {
 		struct agent_stun_pending *s = &a->stun[i];
@@ -757,4 +822,5 @@ void agent_client_gone(struct agent *a, int client)
 	for (int i = 0; i < AGENT_STUN_MAX_PENDING; i++)
 		if (a->stun[i].used && a->stun[i].client == client)
 			a->stun[i].used = false;
+	connchk_client_gone(&a->chk, client);
 }

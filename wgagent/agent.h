@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "connchk.h"
 #include "wgdev.h"
 
 #define AGENT_MAX_PEERS 245
@@ -82,6 +83,7 @@ struct agent {
 	uint8_t private_key[WG_KEY_LEN];
 	uint8_t public_key[WG_KEY_LEN];
 	struct agent_stun_pending stun[AGENT_STUN_MAX_PENDING];
+	struct connchk chk; /* path checks; see connchk.h */
 };
 
 /* Set up a with its configuration, key pair and operations. */

@@ -545,3 +545,99 @@ natlab_cleanup() {
 	for k in "${!NL_AGENT_PID[@]}"; do rm -f "/var/run/wireguard/$(nl_if "$k").sock"; done
 	return 0
 }
+
+# ---- more home layouts: two nodes behind one router, double NAT ----
+
+# natlab_add_node_behind K H: node K behind node H's router (H added first,
+# not open), on a LAN port of its own (192.168.(100+K).2/24, the router at .1;
+# the router forwards between its LAN ports without NAT). The router does not
+# hairpin: a packet from one LAN to the router's own public address is not
+# turned back inside. K counts as H's NAT kind.
+declare -A NL_BEHIND=()
+natlab_add_node_behind() {
+	local k=$1 host=$2 ns rns h i lan
+	[ -n "${NL_KIND[$host]:-}" ] && [ "${NL_KIND[$host]}" != open ] ||
+		{ echo "natlab: node $host has no router to share"; return 1; }
+	ns=$(nl_ns "$k") rns=$(nl_rns "$host") lan=192.168.$((100 + k))
+	NL_KIND[$k]=${NL_KIND[$host]}
+	NL_PORT[$k]=${NL_PORT[$host]}
+	NL_BEHIND[$k]=$host
+	netns_add "$ns" || return 1
+	agent_dir "$(nl_dir "$k")"
+	ip -n "$NL_GW" link add "n$k" type veth peer name gw netns "$ns"
+	ip -n "$NL_GW" addr add "100.64.$k.1/24" dev "n$k"
+	ip -n "$NL_GW" link set "n$k" up
+	ip -n "$ns" addr add "100.64.$k.2/24" dev gw
+	ip -n "$ns" link set gw up
+	ip -n "$rns" link add "lan$k" type veth peer name eth0 netns "$ns"
+	ip -n "$rns" addr add "$lan.1/24" dev "lan$k"
+	ip -n "$rns" link set "lan$k" up
+	ip -n "$ns" addr add "$lan.2/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" route add default via "$lan.1"
+	h=/etc/netns/$ns
+	mkdir -p "$h" && NL_ETC+=("$h")
+	{
+		printf '127.0.0.1 localhost\n100.64.%d.1 gist.%s\n' "$k" "$NL_DOMAIN"
+		for ((i = 0; i < NL_MAX_NODES; i++)); do printf '100.64.%d.1 n%d-8080.%s\n' "$k" "$i" "$NL_DOMAIN"; done
+	} >"$h/hosts"
+}
+
+# natlab_add_node_double K: node K behind two port-preserving NATs, a home
+# router (ns <P>-h<K>, 10.0.0.1 on its LAN) behind the provider's (router K,
+# kind easy): made as an easy node, then the home router is put between.
+natlab_add_node_double() {
+	local k=$1 ns rns hns
+	natlab_add_node "$k" easy || return 1
+	ns=$(nl_ns "$k") rns=$(nl_rns "$k") hns=$NL_P-h$k
+	netns_add "$hns" || return 1
+	ip netns exec "$hns" sysctl -qw net.ipv4.ip_forward=1
+	ip -n "$ns" link del eth0 # the provider router's lan end goes with it
+	ip -n "$rns" link add lan type veth peer name wan netns "$hns"
+	ip -n "$rns" addr add 192.168.1.1/24 dev lan
+	ip -n "$rns" link set lan up
+	ip -n "$hns" addr add 192.168.1.2/24 dev wan
+	ip -n "$hns" link set wan up
+	ip -n "$hns" route add default via 192.168.1.1
+	ip -n "$hns" link add lan type veth peer name eth0 netns "$ns"
+	ip -n "$hns" addr add 10.0.0.1/24 dev lan
+	ip -n "$hns" link set lan up
+	ip -n "$ns" addr add 10.0.0.2/24 dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" route add default via 10.0.0.1
+	ip netns exec "$hns" nft -f - <<NFT || return 1
+table inet natlab_filter {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		iifname "wan" ct state established,related accept
+		iifname "wan" counter drop
+	}
+}
+table ip natlab_nat {
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "wan" masquerade
+	}
+}
+NFT
+	NL_KIND[$k]=double
+}
+
+# natlab_pairs N: "K>J" for every directed pair of nodes 0..N-1 whose row's
+# controld has a handshake and a passing /test to the column, on one line.
+natlab_pairs() {
+	local n=$1 k j ok
+	for ((k = 0; k < n; k++)); do
+		ok=$(natlab_status "$k" | nl_ok_nodes)
+		for ((j = 0; j < n; j++)); do
+			[ $j = $k ] && continue
+			case " $ok " in *" $j "*) printf '%s>%s ' "$k" "$j" ;; esac
+		done
+	done
+	echo
+}
+
+# natlab_path K J: the path node K's /status reports to node J.
+natlab_path() {
+	natlab_status "$1" | jq -r --arg u "$(nl_url "$2")" '.peers[] | select(.url == $u) | .path // "-"'
+}

@@ -21,6 +21,9 @@ enc 01 set_empty 'id: 4 set_peers {}'
 enc 01 stun 'id: 5 stun_exchange { server { addr: "\xc6\x12\x00\x03" port: 3478 }
   request: "\x00\x01\x00\x00\x21\x12\xa4\x42abcdefghijkl" timeout_ms: 500 }'
 { printf '\x00'; cat $C/agent/set $C/agent/set; } >$C/agent/set_twice
+enc 01 path_check 'id: 6 path_check { to { addr: "\xc0\xa8\x01\x03" port: 51820 }
+  peer_key: "'$key_b'" txid: "abcdefghijkl" timeout_ms: 500 }'
+# (set_then_path_check: a SetPeers naming B, then a PathCheck to B, in two equal halves.)
 # RFC 5769 2.2 (IPv4 response), 2.3 (IPv6 response).
 xxd -r -p >$C/stun/rfc5769_ipv4 <<'X'
 0101003c2112a442b7e7a701bc34d686fa87dfae8022000b7465737420766563746f7220

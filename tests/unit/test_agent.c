@@ -1300,6 +1300,55 @@ static void test_check_stun_request(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* PathCheck goes through the request table: refused for a key that is not a
+ * peer of the last SetPeers; for a peer, the check leaves from the WireGuard
+ * port as a 72-byte Binding Request, the reply waits, and an unanswered check
+ * ends as TIMEOUT. */
+static void test_path_check(void **state)
+{
+	P2pwg__Request req = P2PWG__REQUEST__INIT;
+	P2pwg__PathCheck pc = P2PWG__PATH_CHECK__INIT;
+	P2pwg__Endpoint ep = P2PWG__ENDPOINT__INIT;
+	uint8_t key[WG_KEY_LEN], to[4] = { 192, 168, 1, 3 };
+	int replies, sent;
+	size_t len;
+	uint8_t buf[256];
+
+	key_of(1, key);
+	ep.addr.data = to;
+	ep.addr.len = 4;
+	ep.port = 51820;
+	pc.to = &ep;
+	pc.peer_key.data = key;
+	pc.peer_key.len = WG_KEY_LEN;
+	pc.txid.data = (uint8_t *)"abcdefghijkl";
+	pc.txid.len = 12;
+	pc.timeout_ms = 700;
+	req.msg_case = P2PWG__REQUEST__MSG_PATH_CHECK;
+	req.path_check = &pc;
+	assert_int_equal(call(&req)->status, INVALID);
+	assert_non_null(strstr(f.resp->error, "not a peer"));
+
+	expect_ok(two_peers());
+	replies = f.n_replies;
+	sent = f.n_stun;
+	req.id = ++next_id;
+	len = p2pwg__request__pack(&req, buf);
+	handle_raw(buf, len, len);
+	assert_int_equal(f.n_replies, replies); /* deferred */
+	assert_int_equal(f.n_stun, sent + 1);
+	assert_int_equal(f.stun_len, CONNCHK_MSG_LEN);
+	assert_int_equal(f.stun_msg[0], 0x00);
+	assert_int_equal(f.stun_msg[1], 0x01);
+	assert_memory_equal(f.stun_msg + 8, "abcdefghijkl", 12);
+	assert_memory_equal(&f.stun_to.sin_addr, to, 4);
+	assert_int_equal(agent_tick(&agent, 1000), 700);
+	agent_tick(&agent, 1700);
+	assert_int_equal(f.n_replies, replies + 1);
+	assert_true(f.resp->id == req.id);
+	assert_int_equal(f.resp->status, P2PWG__STATUS__TIMEOUT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1329,6 +1378,7 @@ int main(void)
 		T(test_stun_busy),
 		T(test_stun_client_gone),
 		T(test_check_stun_request),
+		T(test_path_check),
 	};
 
 	log_set_level(LOG_LVL_ERROR); /* refusals are logged as warnings */

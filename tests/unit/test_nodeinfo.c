@@ -37,9 +37,10 @@ static const char *const fields[][2] = {
 	{ "self_index", "2" },
 	{ "version", "1" },
 	{ "mapping", "\"endpoint-independent\"" },
+	{ "local_endpoints", "[\"192.168.1.5:51820\"]" },
 };
 
-static char doc[1024], why[256];
+static char doc[4096], why[256];
 
 /* A full document with field name set to value (NULL: left out). */
 static const char *with(const char *name, const char *value)
@@ -119,6 +120,8 @@ static void test_full_doc(void **state)
 	assert_string_equal(ni.nat, "Full Cone");
 	assert_int_equal(ni.self_index, 2);
 	assert_int_equal(ni.version, 1);
+	assert_int_equal(ni.n_local, 1);
+	assert_ip(ni.local[0].sin_addr, "192.168.1.5");
 }
 
 static void test_defaults_and_halves(void **state)
@@ -262,10 +265,10 @@ static void test_format_nulls(void **state)
 				 "\"public_port\": null, \"nat\": null, "
 				 "\"updated_at\": \"2025-08-24T21:10:01.000000+00:00\", "
 				 "\"self_url\": null, \"self_index\": null, \"version\": 1, "
-				 "\"mapping\": null}");
+				 "\"mapping\": null, \"local_endpoints\": []}");
 	j = json_loads(out, 0, NULL);
 	assert_non_null(j);
-	assert_int_equal(json_object_size(j), 11);
+	assert_int_equal(json_object_size(j), 12);
 	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
 		v = json_object_get(j, nulls[i]);
 		if (!json_is_null(v))
@@ -294,6 +297,12 @@ static void test_format_round_trip(void **state)
 	s.mapping = "endpoint-independent";
 	s.self_url = "https://d-8080.dstack.example/node.json";
 	s.self_index = 3;
+	struct sockaddr_in local[2] = { { .sin_family = AF_INET, .sin_port = htons(51999) },
+					{ .sin_family = AF_INET, .sin_port = htons(51999) } };
+	inet_pton(AF_INET, "192.168.1.2", &local[0].sin_addr);
+	inet_pton(AF_INET, "10.0.5.9", &local[1].sin_addr);
+	s.local = local;
+	s.n_local = 2;
 	out = nodeinfo_format(&s);
 	assert_non_null(out);
 	ni = parse_ok(out);
@@ -309,6 +318,9 @@ static void test_format_round_trip(void **state)
 	assert_string_equal(ni.updated_at, when);
 	assert_int_equal(ni.self_index, 3);
 	assert_int_equal(ni.version, NODEINFO_VERSION);
+	assert_int_equal(ni.n_local, 2);
+	assert_memory_equal(&ni.local[0], &local[0], sizeof(local[0]));
+	assert_memory_equal(&ni.local[1], &local[1], sizeof(local[1]));
 	/* The fields nodeinfo does not keep are in the document all the same. */
 	j = json_loads(out, 0, NULL);
 	assert_string_equal(json_string_value(json_object_get(j, "self_url")), s.self_url);
@@ -316,6 +328,50 @@ static void test_format_round_trip(void **state)
 	assert_string_equal(json_string_value(json_object_get(j, "overlay_ip")), "10.88.0.13/32");
 	json_decref(j);
 	free(out);
+}
+
+/* A peer's local candidates: each bad item is skipped alone, the count is
+ * capped, and only a field of the wrong type (or a huge one) refuses the
+ * document. */
+static void test_local_endpoints(void **state)
+{
+	struct nodeinfo ni;
+	char list[1024];
+	size_t n;
+
+	ni = parse_ok(with("local_endpoints",
+			   "[\"192.168.1.3:51820\", \"10.0.0.1:0\", \"10.0.0.1:65536\", "
+			   "\"10.0.0.1:051820\", \"10.0.0.1:+5\", \"127.0.0.1:51820\", "
+			   "\"224.0.0.1:5\", \"169.254.1.1:5\", \"0.1.2.3:5\", \"10.0.0.1\", "
+			   "\"10.0.0.1:\", \":5\", 7, null, \"10.0.0.1:5 \", \"1.2.3.4.5:6\", "
+			   "\"fe80::1:5\", \"10.1.2.3:5\\u00e9\", \"172.16.0.9:40000\"]"));
+	assert_int_equal(ni.n_local, 2);
+	assert_int_equal(ni.n_local_skipped, 17);
+	assert_ip(ni.local[0].sin_addr, "192.168.1.3");
+	assert_int_equal(ntohs(ni.local[0].sin_port), 51820);
+	assert_ip(ni.local[1].sin_addr, "172.16.0.9");
+	assert_int_equal(ntohs(ni.local[1].sin_port), 40000);
+
+	ni = parse_ok(with("local_endpoints", "null"));
+	assert_int_equal(ni.n_local, 0);
+	ni = parse_ok(proto_doc);
+	assert_int_equal(ni.n_local, 0);
+
+	n = (size_t)snprintf(list, sizeof(list), "[");
+	for (int i = 0; i < 12; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "\"10.0.0.%d:51820\",", i + 1);
+	snprintf(list + n - 1, sizeof(list) - n + 1, "]");
+	ni = parse_ok(with("local_endpoints", list));
+	assert_int_equal(ni.n_local, NODEINFO_MAX_LOCAL);
+	assert_int_equal(ni.n_local_skipped, 12 - NODEINFO_MAX_LOCAL);
+	assert_ip(ni.local[NODEINFO_MAX_LOCAL - 1].sin_addr, "10.0.0.8");
+
+	refused(with("local_endpoints", "\"10.0.0.1:5\""), "local_endpoints: not an array");
+	n = (size_t)snprintf(list, sizeof(list), "[");
+	for (int i = 0; i < 65; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "1,");
+	snprintf(list + n - 1, sizeof(list) - n + 1, "]");
+	refused(with("local_endpoints", list), "local_endpoints: more than 64 items");
 }
 
 static void test_time(void **state)
@@ -341,7 +397,7 @@ int main(void)
 		cmocka_unit_test(test_bad_public_ip),	  cmocka_unit_test(test_bad_other_fields),
 		cmocka_unit_test(test_bad_document),	  cmocka_unit_test(test_informational_text),
 		cmocka_unit_test(test_format_nulls),	  cmocka_unit_test(test_format_round_trip),
-		cmocka_unit_test(test_time),
+		cmocka_unit_test(test_time),		  cmocka_unit_test(test_local_endpoints),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -328,6 +328,80 @@ static void test_restarted_agent_with_empty_interface_gets_endpoints(void **stat
 	assert_true(peer(0xa1)->send_endpoint);
 }
 
+/* ==== a path that answered a check (pathcheck_choose) ==== */
+
+static void answered_path(size_t i, const char *ip, uint16_t port)
+{
+	in[i].has_path = true;
+	in[i].path.sin_family = AF_INET;
+	inet_pton(AF_INET, ip, &in[i].path.sin_addr);
+	in[i].path.sin_port = htons(port);
+}
+
+static void assert_endpoint(const struct mesh_peer *p, const char *ip, uint16_t port)
+{
+	char s[INET_ADDRSTRLEN];
+
+	assert_non_null(p);
+	assert_true(p->has_endpoint);
+	inet_ntop(AF_INET, &p->endpoint.sin_addr, s, sizeof(s));
+	assert_string_equal(s, ip);
+	assert_int_equal(ntohs(p->endpoint.sin_port), port);
+}
+
+/* Two nodes behind one NAT: the LAN path that answered replaces the public
+ * endpoint once, and stays while it answers. */
+static void test_answered_lan_path_moves_endpoint_once(void **state)
+{
+	slot(0, SELF);
+	slot(1, 0xa1);
+	published(1, "198.51.100.1", 51820);
+	decide(2, true);
+	assert_int_equal(peerset_applied(&ps, &st), 0);
+	dev_peer(0xa1, 11, "198.51.100.1", 51820, 0);
+	dev_commit();
+	answered_path(1, "192.168.1.3", 51820);
+	decide(2, true);
+	assert_endpoint(peer(0xa1), "192.168.1.3", 51820);
+	assert_true(peer(0xa1)->send_endpoint);
+	assert_int_equal(peer(0xa1)->keepalive, MESH_KEEPALIVE);
+	assert_int_equal(peerset_applied(&ps, &st), 0);
+	decide(2, true);
+	assert_false(peer(0xa1)->send_endpoint);
+	/* The path stops answering: back to the published endpoint. */
+	in[1].has_path = false;
+	decide(2, true);
+	assert_endpoint(peer(0xa1), "198.51.100.1", 51820);
+	assert_true(peer(0xa1)->send_endpoint);
+}
+
+/* Issue 8's rule still holds with checks: an answered direct path equal to
+ * the published endpoint does not overwrite what WireGuard roamed to. */
+static void test_answered_direct_path_keeps_roamed_endpoint(void **state)
+{
+	slot(0, SELF);
+	slot(1, 0xa1);
+	published(1, "198.51.100.1", 51820);
+	decide(2, true);
+	assert_int_equal(peerset_applied(&ps, &st), 0);
+	dev_peer(0xa1, 11, "198.51.100.77", 40000, NOW - 10);
+	dev_commit();
+	answered_path(1, "198.51.100.1", 51820);
+	decide(2, true);
+	assert_false(peer(0xa1)->send_endpoint);
+}
+
+/* A peer with no answered path gets its published endpoint, as before. */
+static void test_no_answered_path_keeps_published_endpoint(void **state)
+{
+	slot(0, SELF);
+	slot(1, 0xa1);
+	published(1, "198.51.100.1", 51820);
+	decide(2, true);
+	assert_endpoint(peer(0xa1), "198.51.100.1", 51820);
+	assert_true(peer(0xa1)->send_endpoint);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +417,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roamed_endpoint_is_left_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_controld_keeps_roamed_endpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_agent_with_empty_interface_gets_endpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_answered_lan_path_moves_endpoint_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_answered_direct_path_keeps_roamed_endpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_answered_path_keeps_published_endpoint, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
