@@ -296,8 +296,18 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 
 		snprintf(h, sizeof(h), "If-None-Match: %s", o->if_none_match);
 		t->hdrs = curl_slist_append(NULL, h);
-		curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
 	}
+	if (o->post_json) {
+		struct curl_slist *h = curl_slist_append(t->hdrs, "Content-Type: application/json");
+
+		if (h)
+			t->hdrs = h;
+		curl_easy_setopt(t->easy, CURLOPT_COPYPOSTFIELDS, o->post_json);
+	}
+	if (t->hdrs)
+		curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
+	if (o->unix_socket)
+		curl_easy_setopt(t->easy, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
 	t->next = l->transfers;
 	if (t->next)
 		t->next->prev = t;

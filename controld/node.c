@@ -156,6 +156,7 @@ static void recompute(struct node *n, bool full_poll)
 		in[i].known = n->e[i].known;
 		in[i].info = n->e[i].info;
 	}
+	attest_vet(n->att, in, n->n, n->pubkey, why);
 	/* Decided apart from want: a held decision must never reach the agent,
 	 * not even as the re-send queued behind a SetPeers in flight. */
 	if (peerset_decide(&n->ps, in, n->n, full_poll, time(NULL), &n->decided, &v, why))
@@ -236,6 +237,7 @@ static void on_node_json(void *arg, const struct fetch_result *r)
 		e->known = true;
 		e->info = info;
 		e->ok_at = time(NULL);
+		attest_note(n->att, info.wg_pubkey, r->body, r->len);
 	}
 	/* Decide once the cycle is complete, or shortly after this answer if a
 	 * slow peer is still outstanding: a dead peer never holds the rest back. */
@@ -544,6 +546,7 @@ static void agent_up(void *arg, const P2pwg__HelloReply *h)
 	}
 	memcpy(n->pubkey, h->public_key.data, 32);
 	n->have_key = true;
+	attest_set_key(n->att, n->pubkey);
 	n->listen_port = (uint16_t)h->device->listen_port;
 	snprintf(n->ifname, sizeof(n->ifname), "%s", h->device->ifname);
 	snprintf(n->backend, sizeof(n->backend), "%s", h->device->backend);
@@ -569,6 +572,15 @@ static void agent_down(void *arg)
 	loop_timer_disarm(n->l, &n->t_dev);
 }
 
+/* A verdict arrived: decide again soon (batched like slow node.json answers). */
+static void attest_changed(void *arg)
+{
+	struct node *n = arg;
+
+	if (!n->t_recompute.armed)
+		loop_timer_arm(n->l, &n->t_recompute, RECOMPUTE_DELAY_MS);
+}
+
 struct node *node_new(const struct config *c, struct loop *l)
 {
 	struct node *n = calloc(1, sizeof(*n));
@@ -583,8 +595,10 @@ struct node *node_new(const struct config *c, struct loop *l)
 	n->params.overlay_net = c->overlay_net;
 	n->params.overlay_len = c->overlay_len;
 	n->params.base_offset = c->base_offset;
-	n->agent = agentlink_new(l, c->agent_socket, &h);
+	n->att = attest_new(c, l, attest_changed, n);
+	n->agent = n->att ? agentlink_new(l, c->agent_socket, &h) : NULL;
 	if (!n->agent) {
+		attest_free(n->att);
 		free(n);
 		return NULL;
 	}

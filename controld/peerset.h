@@ -28,6 +28,7 @@ struct peerset_entry {
 	const char *url;      /* NULL: a slot that holds its position only */
 	bool known;           /* info is the last good node.json read from url */
 	struct nodeinfo info;
+	const char *refused;  /* non-NULL: the caller refuses it for this reason */
 };
 
 /* One peer on the interface, as the agent reported it (one /32 allowed IP). */
