@@ -140,7 +140,7 @@ static void report(struct node *n, char (*why)[PEERSET_WHY])
 static void recompute(struct node *n, bool full_poll)
 {
 	struct peerset_entry *in;
-	char (*why)[PEERSET_WHY];
+	char (*why)[PEERSET_WHY], (*refused)[PEERSET_WHY];
 	enum peerset_verdict v;
 	char k[B64_KEY_LEN + 1];
 	unsigned before = n->ps.absent_polls;
@@ -149,14 +149,15 @@ static void recompute(struct node *n, bool full_poll)
 		return;
 	in = calloc(n->n + 1, sizeof(*in));
 	why = calloc(n->n + 1, sizeof(*why));
-	if (!in || !why)
+	refused = calloc(n->n + 1, sizeof(*refused));
+	if (!in || !why || !refused)
 		goto out;
 	for (size_t i = 0; i < n->n; i++) {
 		in[i].url = n->e[i].url;
 		in[i].known = n->e[i].known;
 		in[i].info = n->e[i].info;
 	}
-	attest_vet(n->att, in, n->n, n->pubkey, why);
+	attest_vet(n->att, in, n->n, n->pubkey, refused);
 	/* Decided apart from want: a held decision must never reach the agent,
 	 * not even as the re-send queued behind a SetPeers in flight. */
 	if (peerset_decide(&n->ps, in, n->n, full_poll, time(NULL), &n->decided, &v, why))
@@ -193,6 +194,7 @@ static void recompute(struct node *n, bool full_poll)
 out:
 	free(in);
 	free(why);
+	free(refused);
 }
 
 /* ==== node.json of every peer, all at once ==== */
