@@ -390,7 +390,7 @@ struct attest {
 	void *ga_fetch;
 	bool have_info;
 	struct guestagent_info info;
-	json_t *published; /* the "attestation" object, or NULL */
+	char *published; /* the "attestation" object as JSON text, or NULL */
 	char self_at[40];
 	char self_err[200];
 	bool said_no_agent;
@@ -439,6 +439,7 @@ static void on_quote(void *arg, const struct fetch_result *r)
 	struct guestagent_quote q = { 0 };
 	char why[200] = "", idl[17];
 	json_t *o;
+	char *text;
 
 	a->ga_fetch = NULL;
 	if (r->code != CURLE_OK)
@@ -460,12 +461,15 @@ static void on_quote(void *arg, const struct fetch_result *r)
 		      "compose_hash", a->info.compose_hash, "quote", q.quote, "event_log",
 		      q.event_log, "vm_config", q.vm_config);
 	guestagent_quote_free(&q);
-	if (!o) {
+	/* Serialised once here, spliced into every node.json served. */
+	text = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;
+	json_decref(o);
+	if (!text) {
 		self_fail(a, "/GetQuote", "out of memory");
 		return;
 	}
-	json_decref(a->published);
-	a->published = o;
+	free(a->published);
+	a->published = text;
 	shortid(a->info.app_id, idl);
 	log_msg(a->self_at[0] && !a->self_err[0] ? LOG_LVL_DEBUG : LOG_LVL_INFO, "attest",
 		"quote for this node's key published (app_id %s, updated_at %s); next in %u s", idl,
@@ -546,7 +550,7 @@ void attest_set_key(struct attest *a, const uint8_t key[32])
 		return;
 	if (a->have_key) {
 		/* The old quote binds the old key: useless to peers from now on. */
-		json_decref(a->published);
+		free(a->published);
 		a->published = NULL;
 		a->self_at[0] = '\0';
 	}
@@ -561,19 +565,23 @@ void attest_set_key(struct attest *a, const uint8_t key[32])
 
 char *attest_publish(struct attest *a, char *doc)
 {
-	json_t *root;
+	size_t n, m;
 	char *out;
 
 	if (!a || !doc || !a->published)
 		return doc;
-	root = json_loads(doc, 0, NULL);
-	free(doc);
-	if (!root)
+	/* nodeinfo_format writes one object: insert the member before its '}'. */
+	n = strlen(doc);
+	m = strlen(a->published);
+	if (n < 2 || doc[n - 1] != '}') {
+		free(doc);
 		return NULL;
-	out = json_object_set(root, "attestation", a->published)
-		      ? NULL
-		      : json_dumps(root, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-	json_decref(root);
+	}
+	out = malloc(n + m + sizeof(", \"attestation\": "));
+	if (out)
+		sprintf(out, "%.*s%s\"attestation\": %s}", (int)(n - 1), doc, n > 2 ? ", " : "",
+			a->published);
+	free(doc);
 	return out;
 }
 
@@ -840,6 +848,6 @@ void attest_free(struct attest *a)
 	if (a->ga_fetch)
 		fetch_cancel(a->l, a->ga_fetch);
 	loop_timer_remove(a->l, &a->t_quote);
-	json_decref(a->published);
+	free(a->published);
 	free(a);
 }

@@ -193,6 +193,44 @@ char *guestagent_quote_request(const uint8_t report_data[64])
 	return doc;
 }
 
+int guestagent_parse_key(const char *buf, size_t len, uint8_t key[32], char *why, size_t whylen)
+{
+	json_t *root = jsondoc_load(buf, len, GUESTAGENT_MAX_BYTES, why, whylen);
+	const json_t *v;
+	const char *s;
+	uint8_t k[32];
+	int ret = 0;
+
+	if (!root)
+		return -EINVAL;
+	v = json_is_object(root) ? json_object_get(root, "key") : NULL;
+	s = json_string_value(v);
+	if (!json_is_object(root))
+		ret = reason_set(why, whylen, "not a JSON object");
+	else if (!s)
+		ret = reason_set(why, whylen, "key: missing or not a string");
+	else if (!strncmp(s, "0x", 2))
+		s += 2;
+	if (!ret && (strlen(s) != 64 || !is_hex(s, 64)))
+		ret = reason_set(why, whylen, "key: not hex of 32 bytes");
+	for (size_t i = 0; !ret && i < 32; i++)
+		k[i] = (uint8_t)(nibble(s[2 * i]) << 4 | nibble(s[2 * i + 1]));
+	if (!ret)
+		memcpy(key, k, 32);
+	explicit_bzero(k, sizeof(k));
+	json_decref(root);
+	return ret;
+}
+
+char *guestagent_key_request(const char *path, const char *purpose)
+{
+	json_t *o = json_pack("{s:s, s:s}", "path", path, "purpose", purpose);
+	char *doc = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return doc;
+}
+
 static void *start(struct loop *l, const char *socket, const char *path, const char *body,
 		   fetch_cb cb, void *arg)
 {

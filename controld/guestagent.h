@@ -49,6 +49,13 @@ int guestagent_parse_info(const char *buf, size_t len, struct guestagent_info *o
 int guestagent_parse_quote(const char *buf, size_t len, struct guestagent_quote *out, char *why,
 			   size_t whylen);
 
+/* Parse a /GetKey answer {"key": hex, "signature_chain": [...]}: key must
+ * be hex of exactly 32 bytes. 0 or -EINVAL (reason in why). */
+int guestagent_parse_key(const char *buf, size_t len, uint8_t key[32], char *why, size_t whylen);
+
+/* The /GetKey request body for path and purpose (malloc'd), or NULL. */
+char *guestagent_key_request(const char *path, const char *purpose);
+
 /* Free what q owns (q itself is the caller's); accepts NULL. */
 void guestagent_quote_free(struct guestagent_quote *q);
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The guest agent's answers (/Info, /GetQuote) as controld parses them. The
- * first byte picks the parser. What is accepted must hold what the caps say.
+ * The guest agent's answers (/Info, /GetQuote; /GetKey for p2pwg-dstack-key)
+ * as they are parsed. The first byte picks the parser. What is accepted must
+ * hold what the caps say.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,9 +15,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct guestagent_info gi;
 	struct guestagent_quote q;
 	char why[256];
+	uint8_t key[32];
 
 	if (size < 1)
 		return 0;
+	if (data[0] & 2) {
+		guestagent_parse_key((const char *)data + 1, size - 1, key, why, sizeof(why));
+		return 0;
+	}
 	if (data[0] & 1) {
 		if (!guestagent_parse_info((const char *)data + 1, size - 1, &gi, why, sizeof(why)) &&
 		    (!gi.app_id[0] || strlen(gi.app_id) > GUESTAGENT_ID_MAX))

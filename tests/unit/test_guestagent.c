@@ -123,6 +123,28 @@ static void test_quote_request(void **state)
 	free(body);
 }
 
+static void test_key(void **state)
+{
+	static const char ok[] = "{\"key\": \"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1F\", "
+				 "\"signature_chain\": [\"aa\", \"bb\"]}";
+	static const char *bad[] = {
+		"{\"signature_chain\": []}", "{\"key\": 5}", "{\"key\": \"0001\"}",
+		"{\"key\": \"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"}", "[]",
+	};
+	uint8_t key[32], want[32];
+	char *req;
+
+	for (int i = 0; i < 32; i++)
+		want[i] = (uint8_t)i;
+	assert_int_equal(guestagent_parse_key(ok, strlen(ok), key, why, sizeof(why)), 0);
+	assert_memory_equal(key, want, 32);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(guestagent_parse_key(bad[i], strlen(bad[i]), key, why, sizeof(why)), -EINVAL);
+	req = guestagent_key_request("p2pwg/wireguard/dd", "wireguard");
+	assert_string_equal(req, "{\"path\":\"p2pwg/wireguard/dd\",\"purpose\":\"wireguard\"}");
+	free(req);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +154,7 @@ int main(void)
 		cmocka_unit_test(test_quote_refused),
 		cmocka_unit_test(test_quote_caps),
 		cmocka_unit_test(test_quote_request),
+		cmocka_unit_test(test_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
