@@ -17,9 +17,9 @@
 #include "reason.h"
 
 #define VERIFY_TIMEOUT_MS 15000 /* the verifier may fetch Intel's collateral first */
-#define VERIFIER_RETRY_MS 5000  /* after a failure, before the next verification */
-#define QUOTE_RETRY_MS 10000    /* after the guest agent failed */
-#define QUOTE_MIN_GAP_MS 5000   /* at most one quote per 5 s, whatever changes */
+#define VERIFIER_RETRY_MS 5000	/* after a failure, before the next verification */
+#define QUOTE_RETRY_MS 10000	/* after the guest agent failed */
+#define QUOTE_MIN_GAP_MS 5000	/* at most one quote per 5 s, whatever changes */
 #define NO_AGENT_RECHECK_MS 60000
 
 /* ==== the pure parts ==== */
@@ -49,7 +49,7 @@ void attest_binding(const uint8_t key[32], const char *updated_at, uint8_t out[6
 /* "2026-11-28T18:05:12[.ffffff](+00:00|Z)", as nodeinfo_time writes it. */
 static int parse_time(const char *s, time_t *out)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
 
 	if (!p)
@@ -69,8 +69,10 @@ static int parse_time(const char *s, time_t *out)
 
 static int nibble(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
 }
 
 static bool hex_bytes(const char *s, size_t n, uint8_t *out, size_t outlen)
@@ -109,7 +111,7 @@ static int str_field(const json_t *o, const char *name, bool required, size_t ma
 
 int attest_parse_doc(const char *buf, size_t len, struct attest_doc *out, char *why, size_t whylen)
 {
-	struct attest_doc d = { 0 };
+	struct attest_doc d = {0};
 	json_t *root = jsondoc_load(buf, len, NODEINFO_MAX_BYTES, why, whylen);
 	const json_t *o, *v;
 	size_t qn;
@@ -150,7 +152,8 @@ int attest_parse_doc(const char *buf, size_t len, struct attest_doc *out, char *
 	}
 	snprintf(d.updated_at, sizeof(d.updated_at), "%s", json_string_value(v));
 	v = json_object_get(o, "app_id");
-	if (json_is_string(v) && !guestagent_hex_norm(json_string_value(v), d.app_id, sizeof(d.app_id)))
+	if (json_is_string(v) &&
+	    !guestagent_hex_norm(json_string_value(v), d.app_id, sizeof(d.app_id)))
 		d.app_id[0] = '\0';
 	sha256(d.quote, qn, "", 0, "", 0, d.digest);
 	*out = d;
@@ -204,7 +207,7 @@ static int verdict_id(const json_t *info, const char *name, char *out, char *why
 int attest_parse_verdict(const char *buf, size_t len, struct attest_verdict *out, char *why,
 			 size_t whylen)
 {
-	struct attest_verdict vd = { 0 };
+	struct attest_verdict vd = {0};
 	json_t *root = jsondoc_load(buf, len, ATTEST_VERDICT_MAX_BYTES, why, whylen);
 	const json_t *v, *det, *info;
 	int ret = 0;
@@ -306,7 +309,7 @@ int attest_rules_init(struct attest_rules *r, const struct config *c)
 /* A policy's refusal: the reason (made of our text, hex ids and the
  * verifier's sanitised reason) and -EACCES. */
 static int refuse(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int refuse(char *why, size_t whylen, const char *fmt, ...)
 {
 	va_list ap;
@@ -335,25 +338,30 @@ int attest_check(const struct attest_rules *r, const uint8_t key[32], const stru
 
 	if (!v->is_valid)
 		return refuse(why, whylen, "attestation refused by the verifier: %s",
-		       v->reason[0] ? v->reason : "no reason given");
+			      v->reason[0] ? v->reason : "no reason given");
 	attest_binding(key, d->updated_at, want);
 	if (!v->has_report_data || memcmp(want, v->report_data, 64))
-		return refuse(why, whylen, "attestation: the quote does not bind this node's key and updated_at "
-		       "(report_data differs)");
+		return refuse(why, whylen,
+			      "attestation: the quote does not bind this node's key and updated_at "
+			      "(report_data differs)");
 	if (now - d->at > (time_t)r->max_age_s)
-		return refuse(why, whylen, "attestation: stale, quoted %lld s ago (max %u s)", (long long)(now - d->at),
-		       r->max_age_s);
+		return refuse(why, whylen, "attestation: stale, quoted %lld s ago (max %u s)",
+			      (long long)(now - d->at), r->max_age_s);
 	if (d->at - now > ATTEST_FUTURE_S)
-		return refuse(why, whylen, "attestation: quoted %lld s in the future", (long long)(d->at - now));
+		return refuse(why, whylen, "attestation: quoted %lld s in the future",
+			      (long long)(d->at - now));
 	if (!v->has_app_info)
 		return refuse(why, whylen, "attestation: the verifier named no app");
 	if (r->app_ids[0] && !list_has(r->app_ids, v->app_id)) {
 		shortid(v->app_id, id);
-		return refuse(why, whylen, "attestation: app_id %s is not in P2PWG_ALLOW_APP_IDS", id);
+		return refuse(why, whylen, "attestation: app_id %s is not in P2PWG_ALLOW_APP_IDS",
+			      id);
 	}
 	if (r->compose_hashes[0] && !list_has(r->compose_hashes, v->compose_hash)) {
 		shortid(v->compose_hash, id);
-		return refuse(why, whylen, "attestation: compose_hash %s is not in P2PWG_ALLOW_COMPOSE_HASHES", id);
+		return refuse(why, whylen,
+			      "attestation: compose_hash %s is not in P2PWG_ALLOW_COMPOSE_HASHES",
+			      id);
 	}
 	return 0;
 }
@@ -368,10 +376,10 @@ struct apeer {
 	bool has_verdict;
 	uint8_t verdict_digest[32];
 	struct attest_verdict verdict;
-	bool admitted;      /* the last quote decided on was admitted */
+	bool admitted; /* the last quote decided on was admitted */
 	void *fetch;
 	uint8_t fetch_digest[32];
-	unsigned seen;      /* attest_vet generation last listed */
+	unsigned seen; /* attest_vet generation last listed */
 	struct attest *a;
 };
 
@@ -428,7 +436,8 @@ static void self_fail(struct attest *a, const char *what, const char *why)
 	safetext_copy(msg, sizeof(msg), msg, sizeof(msg));
 	if (strcmp(a->self_err, msg))
 		log_warn("attest", "dstack guest agent %s; %s", msg,
-			 a->published ? "keeping the last quote" : "node.json carries no attestation yet");
+			 a->published ? "keeping the last quote"
+				      : "node.json carries no attestation yet");
 	snprintf(a->self_err, sizeof(a->self_err), "%s", msg);
 	quote_soon(a, QUOTE_RETRY_MS);
 }
@@ -436,7 +445,7 @@ static void self_fail(struct attest *a, const char *what, const char *why)
 static void on_quote(void *arg, const struct fetch_result *r)
 {
 	struct attest *a = arg;
-	struct guestagent_quote q = { 0 };
+	struct guestagent_quote q = {0};
 	char why[200] = "", idl[17];
 	json_t *o;
 	char *text;
@@ -511,7 +520,8 @@ static void on_info(void *arg, const struct fetch_result *r)
 	}
 	a->have_info = true;
 	log_info("attest", "dstack guest agent at %s: app_id %s, instance_id %s, compose_hash %s",
-		 a->c->dstack_socket, a->info.app_id, a->info.instance_id[0] ? a->info.instance_id : "-",
+		 a->c->dstack_socket, a->info.app_id,
+		 a->info.instance_id[0] ? a->info.instance_id : "-",
 		 a->info.compose_hash[0] ? a->info.compose_hash : "-");
 	if (a->have_key)
 		ask_quote(a);
@@ -527,7 +537,8 @@ static void quote_now(void *arg)
 	if (stat(a->c->dstack_socket, &st) || !S_ISSOCK(st.st_mode)) {
 		/* Not on dstack (or the socket is not mounted): work as without it. */
 		if (!a->said_no_agent)
-			log_info("attest", "no dstack guest agent at %s; node.json carries no attestation",
+			log_info("attest",
+				 "no dstack guest agent at %s; node.json carries no attestation",
 				 a->c->dstack_socket);
 		a->said_no_agent = true;
 		loop_timer_arm(a->l, &a->t_quote, NO_AGENT_RECHECK_MS);
@@ -651,8 +662,10 @@ static void set_verifier_down(struct attest *a, const char *why)
 		kept += a->p[i]->admitted;
 	/* Said once per outage: curl's message varies with timings. */
 	if (!a->verifier_down)
-		log_warn("attest", "verifier %s: %s; keeping the %zu peers verified before, admitting no new one",
-			 a->c->verifier_url, why, kept);
+		log_warn(
+		    "attest",
+		    "verifier %s: %s; keeping the %zu peers verified before, admitting no new one",
+		    a->c->verifier_url, why, kept);
 	a->verifier_down = true;
 	snprintf(a->verifier_err, sizeof(a->verifier_err), "%s", why);
 	a->verifier_retry_at = loop_now(a->l) + VERIFIER_RETRY_MS;
@@ -702,10 +715,10 @@ static void on_verdict(void *arg, const struct fetch_result *r)
 
 static void verify_start(struct attest *a, struct apeer *p)
 {
-	struct fetch_opts o = { .timeout_ms = VERIFY_TIMEOUT_MS,
-				.max_bytes = ATTEST_VERDICT_MAX_BYTES,
-				.ca_bundle = a->c->ca_bundle[0] ? a->c->ca_bundle : NULL,
-				.allow_http = true };
+	struct fetch_opts o = {.timeout_ms = VERIFY_TIMEOUT_MS,
+			       .max_bytes = ATTEST_VERDICT_MAX_BYTES,
+			       .ca_bundle = a->c->ca_bundle[0] ? a->c->ca_bundle : NULL,
+			       .allow_http = true};
 	char *body;
 
 	if (p->fetch || a->inflight >= ATTEST_MAX_INFLIGHT ||
@@ -727,14 +740,16 @@ static void verify_start(struct attest *a, struct apeer *p)
 static int admit(struct attest *a, struct apeer *p, time_t now, char *why)
 {
 	if (!p || !p->has_doc) {
-		p && p->doc_err[0] ? snprintf(why, PEERSET_WHY, "%s", p->doc_err)
-				   : snprintf(why, PEERSET_WHY, "attestation: none in its node.json");
+		p && p->doc_err[0]
+		    ? snprintf(why, PEERSET_WHY, "%s", p->doc_err)
+		    : snprintf(why, PEERSET_WHY, "attestation: none in its node.json");
 		if (p)
 			p->admitted = false;
 		return -EACCES;
 	}
 	if (p->has_verdict && !memcmp(p->verdict_digest, p->doc.digest, 32)) {
-		int ret = attest_check(&a->rules, p->key, &p->doc, &p->verdict, now, why, PEERSET_WHY);
+		int ret =
+		    attest_check(&a->rules, p->key, &p->doc, &p->verdict, now, why, PEERSET_WHY);
 
 		if (!ret && !p->admitted) {
 			char k[B64_KEY_LEN + 1], id[17];
@@ -753,8 +768,9 @@ static int admit(struct attest *a, struct apeer *p, time_t now, char *why)
 	if (p->admitted)
 		return 0;
 	if (a->verifier_down)
-		snprintf(why, PEERSET_WHY, "attestation: not verified, the verifier is unreachable; "
-				       "no new peer is admitted until it answers");
+		snprintf(why, PEERSET_WHY,
+			 "attestation: not verified, the verifier is unreachable; "
+			 "no new peer is admitted until it answers");
 	else
 		snprintf(why, PEERSET_WHY, "attestation: waiting for the verifier");
 	return -EACCES;
@@ -799,12 +815,14 @@ json_t *attest_status(struct attest *a)
 		return json_null();
 	for (size_t i = 0; i < a->n; i++)
 		admitted += a->p[i]->admitted;
-	self = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?}", "app_id",
-			 a->have_info ? a->info.app_id : NULL, "instance_id",
-			 a->have_info && a->info.instance_id[0] ? a->info.instance_id : NULL,
-			 "compose_hash", a->have_info && a->info.compose_hash[0] ? a->info.compose_hash : NULL,
-			 "quoted_at", a->self_at[0] ? a->self_at : NULL, "error",
-			 a->self_err[0] ? a->self_err : a->said_no_agent ? "no guest agent" : NULL);
+	self = json_pack(
+	    "{s:s?, s:s?, s:s?, s:s?, s:s?}", "app_id", a->have_info ? a->info.app_id : NULL,
+	    "instance_id", a->have_info && a->info.instance_id[0] ? a->info.instance_id : NULL,
+	    "compose_hash", a->have_info && a->info.compose_hash[0] ? a->info.compose_hash : NULL,
+	    "quoted_at", a->self_at[0] ? a->self_at : NULL, "error",
+	    a->self_err[0]     ? a->self_err
+	    : a->said_no_agent ? "no guest agent"
+			       : NULL);
 	o = json_pack("{s:o*, s:b, s:s?, s:s?, s:I, s:I, s:I}", "self", self, "enforcing",
 		      a->enforcing, "verifier", a->enforcing ? a->c->verifier_url : NULL,
 		      "verifier_error", a->verifier_down ? a->verifier_err : NULL, "admitted",
@@ -825,16 +843,20 @@ struct attest *attest_new(const struct config *c, struct loop *l, void (*changed
 	a->changed = changed;
 	a->arg = arg;
 	if (attest_rules_init(&a->rules, c)) {
-		log_err("attest", "P2PWG_ALLOW_APP_IDS or P2PWG_ALLOW_COMPOSE_HASHES: not a list of hex ids");
+		log_err("attest",
+			"P2PWG_ALLOW_APP_IDS or P2PWG_ALLOW_COMPOSE_HASHES: not a list of hex ids");
 		free(a);
 		return NULL;
 	}
 	a->enforcing = c->verifier_url[0] != '\0';
-	a->t_quote = (struct loop_timer){ .cb = quote_now, .arg = a };
+	a->t_quote = (struct loop_timer){.cb = quote_now, .arg = a};
 	if (a->enforcing)
-		log_info("attest", "admitting only peers whose quote %s accepts (app_ids %s, compose hashes %s, max age %u s)",
+		log_info("attest",
+			 "admitting only peers whose quote %s accepts (app_ids %s, compose hashes "
+			 "%s, max age %u s)",
 			 c->verifier_url, a->rules.app_ids[0] ? a->rules.app_ids : "any",
-			 a->rules.compose_hashes[0] ? a->rules.compose_hashes : "any", a->rules.max_age_s);
+			 a->rules.compose_hashes[0] ? a->rules.compose_hashes : "any",
+			 a->rules.max_age_s);
 	return a;
 }
 

@@ -33,13 +33,13 @@
 
 /* A peer's published attestation (node.json "attestation"). */
 struct attest_doc {
-	char *quote;           /* hex */
-	char *event_log;       /* as the guest agent gave it */
-	char *vm_config;       /* "" when absent */
-	char updated_at[40];   /* as published; bound into report_data */
-	time_t at;             /* updated_at as a time */
+	char *quote;			    /* hex */
+	char *event_log;		    /* as the guest agent gave it */
+	char *vm_config;		    /* "" when absent */
+	char updated_at[40];		    /* as published; bound into report_data */
+	time_t at;			    /* updated_at as a time */
 	char app_id[GUESTAGENT_ID_MAX + 1]; /* claimed, informational ("" if absent) */
-	uint8_t digest[32];    /* sha256 of the quote: the cache key */
+	uint8_t digest[32];		    /* sha256 of the quote: the cache key */
 };
 
 /* What the verifier said about one quote (ids lower-case hex, "" if absent). */

@@ -45,8 +45,10 @@ bool guestagent_hex_norm(const char *s, char *out, size_t cap)
 
 static int nibble(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
 }
 
 /* A hex id field: absent or null is "" unless required. */
@@ -124,7 +126,7 @@ static bool is_hex(const char *s, size_t n)
 int guestagent_parse_quote(const char *buf, size_t len, struct guestagent_quote *out, char *why,
 			   size_t whylen)
 {
-	struct guestagent_quote q = { 0 };
+	struct guestagent_quote q = {0};
 	char *rd = NULL;
 	json_t *root = jsondoc_load(buf, len, GUESTAGENT_MAX_BYTES, why, whylen);
 	size_t n;
@@ -188,7 +190,7 @@ char *guestagent_quote_request(const uint8_t report_data[64])
 		return NULL;
 	guestagent_hex(report_data, 64, hex);
 	doc = json_object_set_new(o, "report_data", json_string(hex)) ? NULL
-									: json_dumps(o, JSON_COMPACT);
+								      : json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return doc;
 }
@@ -236,11 +238,11 @@ static void *start(struct loop *l, const char *socket, const char *path, const c
 {
 	/* The host name is not used on a UNIX socket; dstack's SDKs say "dstack". */
 	char url[64];
-	struct fetch_opts o = { .timeout_ms = GUESTAGENT_TIMEOUT_MS,
-				.max_bytes = GUESTAGENT_MAX_BYTES,
-				.allow_http = true,
-				.post_json = body,
-				.unix_socket = socket };
+	struct fetch_opts o = {.timeout_ms = GUESTAGENT_TIMEOUT_MS,
+			       .max_bytes = GUESTAGENT_MAX_BYTES,
+			       .allow_http = true,
+			       .post_json = body,
+			       .unix_socket = socket};
 
 	snprintf(url, sizeof(url), "http://dstack%s", path);
 	return fetch_start(l, url, &o, cb, arg);

@@ -16,7 +16,7 @@
 #include "loop.h"
 
 #define GUESTAGENT_MAX_BYTES (256 * 1024) /* /Info carries tcb_info, an event log */
-#define GUESTAGENT_ID_MAX 128             /* hex digits of app_id, instance_id, compose_hash */
+#define GUESTAGENT_ID_MAX 128		  /* hex digits of app_id, instance_id, compose_hash */
 #define GUESTAGENT_QUOTE_MAX (24 * 1024)  /* hex digits; a TDX quote is ~5 KB */
 #define GUESTAGENT_EVENTLOG_MAX (64 * 1024)
 #define GUESTAGENT_VMCONFIG_MAX (4 * 1024)
@@ -30,7 +30,7 @@ struct guestagent_info {
 
 /* A /GetQuote answer; strings malloc'd, owned by the struct. */
 struct guestagent_quote {
-	char *quote;     /* hex */
+	char *quote;	 /* hex */
 	char *event_log; /* a JSON text, kept as the agent wrote it */
 	char *vm_config; /* a JSON text, "" when absent */
 	uint8_t report_data[64];

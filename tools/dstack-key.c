@@ -76,7 +76,8 @@ static int call(const char *socket, const char *path, const char *body, struct b
 	curl_easy_cleanup(c);
 	if (rc != CURLE_OK || status != 200 || !out->p) {
 		fprintf(stderr, "p2pwg-dstack-key: %s: %s\n", path,
-			rc != CURLE_OK ? (err[0] ? err : curl_easy_strerror(rc)) : "unexpected answer");
+			rc != CURLE_OK ? (err[0] ? err : curl_easy_strerror(rc))
+				       : "unexpected answer");
 		return -EIO;
 	}
 	return 0;
@@ -111,21 +112,22 @@ static int write_key(int dirfd, const uint8_t key[32])
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: p2pwg-dstack-key [--socket /var/run/dstack.sock] [--dir /var/lib/p2pwg]\n"
-		   "Derives this node's WireGuard key from the dstack guest agent (/GetKey, path\n"
-		   "p2pwg/wireguard/<instance id>) and writes <dir>/private.key for wgagent.\n"
-		   "Run as wgagent's user. Without a guest agent: changes nothing, exits 0.\n");
+	fprintf(f,
+		"Usage: p2pwg-dstack-key [--socket /var/run/dstack.sock] [--dir /var/lib/p2pwg]\n"
+		"Derives this node's WireGuard key from the dstack guest agent (/GetKey, path\n"
+		"p2pwg/wireguard/<instance id>) and writes <dir>/private.key for wgagent.\n"
+		"Run as wgagent's user. Without a guest agent: changes nothing, exits 0.\n");
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = { { "socket", required_argument, NULL, 's' },
-					      { "dir", required_argument, NULL, 'd' },
-					      { "help", no_argument, NULL, 'h' },
-					      { 0 } };
+	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+					     {"dir", required_argument, NULL, 'd'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
 	const char *socket = "/var/run/dstack.sock", *dir = "/var/lib/p2pwg";
 	struct guestagent_info info;
-	struct buf b = { 0 };
+	struct buf b = {0};
 	char why[200], path[GUESTAGENT_ID_MAX + 32], *req = NULL;
 	uint8_t key[32];
 	struct stat st;
@@ -142,7 +144,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (stat(socket, &st) || !S_ISSOCK(st.st_mode)) {
-		printf("p2pwg-dstack-key: no dstack guest agent at %s; leaving the key to wgagent\n", socket);
+		printf(
+		    "p2pwg-dstack-key: no dstack guest agent at %s; leaving the key to wgagent\n",
+		    socket);
 		return 0;
 	}
 	umask(077);
@@ -152,7 +156,10 @@ int main(int argc, char **argv)
 	}
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0 || fstat(dirfd, &st) || st.st_uid != geteuid() || (st.st_mode & 022)) {
-		fprintf(stderr, "p2pwg-dstack-key: %s must be a directory of this user, not writable by others\n", dir);
+		fprintf(stderr,
+			"p2pwg-dstack-key: %s must be a directory of this user, not writable by "
+			"others\n",
+			dir);
 		goto out;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -167,7 +174,7 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "p2pwg/wireguard/%s", info.instance_id);
 	req = guestagent_key_request(path, "wireguard");
 	free(b.p);
-	b = (struct buf){ 0 };
+	b = (struct buf){0};
 	if (!req || call(socket, "/GetKey", req, &b))
 		goto out;
 	if (guestagent_parse_key(b.p, b.len, key, why, sizeof(why))) {
@@ -180,11 +187,13 @@ int main(int argc, char **argv)
 	ret = write_key(dirfd, key);
 	explicit_bzero(key, sizeof(key));
 	if (ret) {
-		fprintf(stderr, "p2pwg-dstack-key: writing %s/%s: %s\n", dir, KEY_NAME, strerror(-ret));
+		fprintf(stderr, "p2pwg-dstack-key: writing %s/%s: %s\n", dir, KEY_NAME,
+			strerror(-ret));
 		ret = 1;
 		goto out;
 	}
-	printf("p2pwg-dstack-key: %s/%s derived from the app's KMS key (path %s)\n", dir, KEY_NAME, path);
+	printf("p2pwg-dstack-key: %s/%s derived from the app's KMS key (path %s)\n", dir, KEY_NAME,
+	       path);
 out:
 	if (b.p)
 		explicit_bzero(b.p, b.len);

@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (data[0] & 1) {
-		if (!guestagent_parse_info((const char *)data + 1, size - 1, &gi, why, sizeof(why)) &&
+		if (!guestagent_parse_info((const char *)data + 1, size - 1, &gi, why,
+					   sizeof(why)) &&
 		    (!gi.app_id[0] || strlen(gi.app_id) > GUESTAGENT_ID_MAX))
 			__builtin_trap();
 		return 0;
@@ -32,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (guestagent_parse_quote((const char *)data + 1, size - 1, &q, why, sizeof(why)))
 		return 0;
 	if (!q.quote || strlen(q.quote) > GUESTAGENT_QUOTE_MAX || strlen(q.quote) % 2 ||
-	    strlen(q.event_log) > GUESTAGENT_EVENTLOG_MAX || strlen(q.vm_config) > GUESTAGENT_VMCONFIG_MAX)
+	    strlen(q.event_log) > GUESTAGENT_EVENTLOG_MAX ||
+	    strlen(q.vm_config) > GUESTAGENT_VMCONFIG_MAX)
 		__builtin_trap();
 	guestagent_quote_free(&q);
 	return 0;

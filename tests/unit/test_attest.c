@@ -29,7 +29,7 @@ static char why[PEERSET_WHY];
  * accepted it and named the allowed app. */
 static int setup(void **state)
 {
-	struct config c = { .attest_max_age_s = 600 };
+	struct config c = {.attest_max_age_s = 600};
 
 	for (int i = 0; i < 32; i++)
 		key[i] = (uint8_t)(i + 1);
@@ -52,13 +52,14 @@ static int setup(void **state)
 
 static void test_binding_vector(void **state)
 {
-	uint8_t rd[64], zero[32] = { 0 };
+	uint8_t rd[64], zero[32] = {0};
 	char hex[129];
 
 	/* sha256(b"p2pwg-attest-v1" + bytes(1..32) + AT), computed with Python. */
 	attest_binding(key, AT, rd);
 	guestagent_hex(rd, 32, hex);
-	assert_string_equal(hex, "dc294a4bfe7ebf8858d005575f55716b96a48a33e1e5b91a9a6543cf12d6e23a");
+	assert_string_equal(hex,
+			    "dc294a4bfe7ebf8858d005575f55716b96a48a33e1e5b91a9a6543cf12d6e23a");
 	assert_memory_equal(rd + 32, zero, 32);
 }
 
@@ -89,28 +90,33 @@ static void test_other_updated_at_refused(void **state)
 	/* A replayed quote republished with a fresh updated_at does not bind it. */
 	snprintf(doc.updated_at, sizeof(doc.updated_at), "2026-11-28T18:05:00.000000+00:00");
 	doc.at = NOW + 300;
-	assert_int_equal(attest_check(&rules, key, &doc, &vd, NOW + 300, why, sizeof(why)), -EACCES);
+	assert_int_equal(attest_check(&rules, key, &doc, &vd, NOW + 300, why, sizeof(why)),
+			 -EACCES);
 	assert_non_null(strstr(why, "does not bind"));
 }
 
 static void test_stale_and_future_refused(void **state)
 {
 	assert_int_equal(attest_check(&rules, key, &doc, &vd, NOW + 600, why, sizeof(why)), 0);
-	assert_int_equal(attest_check(&rules, key, &doc, &vd, NOW + 601, why, sizeof(why)), -EACCES);
-	assert_string_equal(why, "attestation: stale, quoted 601 s ago (max 600 s)");
-	assert_int_equal(attest_check(&rules, key, &doc, &vd, NOW - ATTEST_FUTURE_S, why, sizeof(why)), 0);
-	assert_int_equal(attest_check(&rules, key, &doc, &vd, NOW - ATTEST_FUTURE_S - 1, why, sizeof(why)),
+	assert_int_equal(attest_check(&rules, key, &doc, &vd, NOW + 601, why, sizeof(why)),
 			 -EACCES);
+	assert_string_equal(why, "attestation: stale, quoted 601 s ago (max 600 s)");
+	assert_int_equal(
+	    attest_check(&rules, key, &doc, &vd, NOW - ATTEST_FUTURE_S, why, sizeof(why)), 0);
+	assert_int_equal(
+	    attest_check(&rules, key, &doc, &vd, NOW - ATTEST_FUTURE_S - 1, why, sizeof(why)),
+	    -EACCES);
 	assert_non_null(strstr(why, "in the future"));
 }
 
 static void test_allow_lists(void **state)
 {
-	struct config c = { .attest_max_age_s = 600 };
+	struct config c = {.attest_max_age_s = 600};
 
 	snprintf(vd.app_id, sizeof(vd.app_id), "b2b2b2b2b2b2b2b2b2b2");
 	assert_int_equal(attest_check(&rules, key, &doc, &vd, NOW, why, sizeof(why)), -EACCES);
-	assert_string_equal(why, "attestation: app_id b2b2b2b2b2b2b2b2 is not in P2PWG_ALLOW_APP_IDS");
+	assert_string_equal(why,
+			    "attestation: app_id b2b2b2b2b2b2b2b2 is not in P2PWG_ALLOW_APP_IDS");
 	snprintf(vd.app_id, sizeof(vd.app_id), "ffff"); /* the list's second entry */
 	assert_int_equal(attest_check(&rules, key, &doc, &vd, NOW, why, sizeof(why)), 0);
 	snprintf(vd.compose_hash, sizeof(vd.compose_hash), "00");
@@ -131,9 +137,12 @@ static void test_allow_lists(void **state)
 	assert_int_equal(attest_rules_init(&rules, &c), -EINVAL);
 }
 
-#define DOC(att) "{\"wg_pubkey\": \"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\", \"attestation\": " att "}"
-#define GOOD_ATT "{\"version\": 1, \"updated_at\": \"" AT "\", \"app_id\": \"0xA1\", \"quote\": \"00ff\", " \
-		 "\"event_log\": \"[]\", \"vm_config\": \"{}\"}"
+#define DOC(att)                                                                                   \
+	"{\"wg_pubkey\": \"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\", \"attestation\": " att  \
+	"}"
+#define GOOD_ATT                                                                                   \
+	"{\"version\": 1, \"updated_at\": \"" AT "\", \"app_id\": \"0xA1\", \"quote\": \"00ff\", " \
+	"\"event_log\": \"[]\", \"vm_config\": \"{}\"}"
 
 static int parse(const char *s, struct attest_doc *d)
 {
@@ -156,7 +165,10 @@ static void test_parse_doc(void **state)
 	assert_string_equal(req, "{\"quote\":\"00ff\",\"event_log\":\"[]\",\"vm_config\":\"{}\"}");
 	free(req);
 	/* The cache key follows the quote. */
-	assert_int_equal(parse(DOC("{\"updated_at\": \"" AT "\", \"quote\": \"00fe\", \"event_log\": \"\"}"), &e), 0);
+	assert_int_equal(
+	    parse(DOC("{\"updated_at\": \"" AT "\", \"quote\": \"00fe\", \"event_log\": \"\"}"),
+		  &e),
+	    0);
 	assert_memory_not_equal(d.digest, e.digest, 32);
 	assert_string_equal(e.vm_config, "");
 	attest_doc_free(&d);
@@ -168,15 +180,24 @@ static void test_parse_doc_refused(void **state)
 	static const struct {
 		const char *doc, *why;
 	} bad[] = {
-		{ DOC("[]"), "attestation: not an object" },
-		{ DOC("{\"updated_at\": \"" AT "\", \"event_log\": \"\"}"), "attestation.quote: missing" },
-		{ DOC("{\"updated_at\": \"" AT "\", \"quote\": \"0ff\", \"event_log\": \"\"}"), "attestation.quote: not hex bytes" },
-		{ DOC("{\"updated_at\": \"" AT "\", \"quote\": \"zz\", \"event_log\": \"\"}"), "attestation.quote: not hex bytes" },
-		{ DOC("{\"updated_at\": \"" AT "\", \"quote\": \"\", \"event_log\": \"\"}"), "attestation.quote: not hex bytes" },
-		{ DOC("{\"updated_at\": \"" AT "\", \"quote\": \"00\"}"), "attestation.event_log: missing" },
-		{ DOC("{\"updated_at\": \"" AT "\", \"quote\": \"00\", \"event_log\": 5}"), "attestation.event_log: not a string" },
-		{ DOC("{\"updated_at\": \"yesterday\", \"quote\": \"00\", \"event_log\": \"\"}"), "attestation.updated_at: not an ISO 8601 UTC time" },
-		{ DOC("{\"updated_at\": \"2026-11-28T18:00:00+02:00\", \"quote\": \"00\", \"event_log\": \"\"}"), "attestation.updated_at: not an ISO 8601 UTC time" },
+	    {DOC("[]"), "attestation: not an object"},
+	    {DOC("{\"updated_at\": \"" AT "\", \"event_log\": \"\"}"),
+	     "attestation.quote: missing"},
+	    {DOC("{\"updated_at\": \"" AT "\", \"quote\": \"0ff\", \"event_log\": \"\"}"),
+	     "attestation.quote: not hex bytes"},
+	    {DOC("{\"updated_at\": \"" AT "\", \"quote\": \"zz\", \"event_log\": \"\"}"),
+	     "attestation.quote: not hex bytes"},
+	    {DOC("{\"updated_at\": \"" AT "\", \"quote\": \"\", \"event_log\": \"\"}"),
+	     "attestation.quote: not hex bytes"},
+	    {DOC("{\"updated_at\": \"" AT "\", \"quote\": \"00\"}"),
+	     "attestation.event_log: missing"},
+	    {DOC("{\"updated_at\": \"" AT "\", \"quote\": \"00\", \"event_log\": 5}"),
+	     "attestation.event_log: not a string"},
+	    {DOC("{\"updated_at\": \"yesterday\", \"quote\": \"00\", \"event_log\": \"\"}"),
+	     "attestation.updated_at: not an ISO 8601 UTC time"},
+	    {DOC("{\"updated_at\": \"2026-11-28T18:00:00+02:00\", \"quote\": \"00\", "
+		 "\"event_log\": \"\"}"),
+	     "attestation.updated_at: not an ISO 8601 UTC time"},
 	};
 	struct attest_doc d;
 
@@ -195,7 +216,8 @@ static void test_parse_doc_caps(void **state)
 	char *s = malloc(n + 200), *p;
 	struct attest_doc d;
 
-	p = s + sprintf(s, "{\"attestation\": {\"updated_at\": \"" AT "\", \"event_log\": \"\", \"quote\": \"");
+	p = s + sprintf(s, "{\"attestation\": {\"updated_at\": \"" AT
+			   "\", \"event_log\": \"\", \"quote\": \"");
 	memset(p, 'a', n);
 	strcpy(p + n, "\"}}");
 	assert_int_equal(parse(s, &d), -EINVAL);
@@ -207,14 +229,17 @@ static void test_parse_doc_caps(void **state)
 }
 
 /* dstack-verifier's answer, as verifier/src/types.rs serialises it. */
-#define RD64 "dc294a4bfe7ebf8858d005575f55716b96a48a33e1e5b91a9a6543cf12d6e23a" \
-	     "0000000000000000000000000000000000000000000000000000000000000000"
+#define RD64                                                                                       \
+	"dc294a4bfe7ebf8858d005575f55716b96a48a33e1e5b91a9a6543cf12d6e23a"                         \
+	"0000000000000000000000000000000000000000000000000000000000000000"
 static const char verdict_ok[] =
-	"{\"is_valid\": true, \"details\": {\"quote_verified\": true, \"event_log_verified\": true, "
-	"\"os_image_hash_verified\": true, \"report_data\": \"" RD64 "\", \"tcb_status\": \"UpToDate\", "
-	"\"advisory_ids\": [], \"app_info\": {\"app_id\": \"A1A1\", \"compose_hash\": \"" COMPOSE "\", "
-	"\"instance_id\": \"0xdd\", \"device_id\": \"22\", \"mrtd\": \"44\", \"os_image_hash\": \"11\", "
-	"\"key_provider_info\": \"\"}}, \"reason\": null}";
+    "{\"is_valid\": true, \"details\": {\"quote_verified\": true, \"event_log_verified\": true, "
+    "\"os_image_hash_verified\": true, \"report_data\": \"" RD64
+    "\", \"tcb_status\": \"UpToDate\", "
+    "\"advisory_ids\": [], \"app_info\": {\"app_id\": \"A1A1\", \"compose_hash\": \"" COMPOSE "\", "
+    "\"instance_id\": \"0xdd\", \"device_id\": \"22\", \"mrtd\": \"44\", \"os_image_hash\": "
+    "\"11\", "
+    "\"key_provider_info\": \"\"}}, \"reason\": null}";
 
 static int verdict(const char *s, struct attest_verdict *v)
 {
@@ -237,9 +262,12 @@ static void test_parse_verdict(void **state)
 	assert_string_equal(v.instance_id, "dd");
 	assert_string_equal(v.reason, "");
 
-	assert_int_equal(verdict("{\"is_valid\": false, \"details\": {\"quote_verified\": false, "
-				 "\"report_data\": null, \"app_info\": null, \"advisory_ids\": []}, "
-				 "\"reason\": \"bad\\u001b[31m quote\"}", &v), 0);
+	assert_int_equal(
+	    verdict("{\"is_valid\": false, \"details\": {\"quote_verified\": false, "
+		    "\"report_data\": null, \"app_info\": null, \"advisory_ids\": []}, "
+		    "\"reason\": \"bad\\u001b[31m quote\"}",
+		    &v),
+	    0);
 	assert_false(v.is_valid);
 	assert_false(v.has_report_data);
 	assert_false(v.has_app_info);
@@ -251,15 +279,18 @@ static void test_parse_verdict_refused(void **state)
 	static const struct {
 		const char *doc, *why;
 	} bad[] = {
-		{ "[]", "not a JSON object" },
-		{ "{\"details\": {}}", "is_valid: not a boolean" },
-		{ "{\"is_valid\": 1, \"details\": {}}", "is_valid: not a boolean" },
-		{ "{\"is_valid\": true}", "details: not an object" },
-		{ "{\"is_valid\": true, \"details\": {\"report_data\": \"00\"}}", "details.report_data: not hex of 64 bytes" },
-		{ "{\"is_valid\": true, \"details\": {\"report_data\": 5}}", "details.report_data: not hex of 64 bytes" },
-		{ "{\"is_valid\": true, \"details\": {\"app_info\": \"x\"}}", "details.app_info: not an object" },
-		{ "{\"is_valid\": true, \"details\": {\"app_info\": {\"app_id\": \"xyz\"}}}",
-		  "details.app_info.app_id: not hex of at most 128 digits" },
+	    {"[]", "not a JSON object"},
+	    {"{\"details\": {}}", "is_valid: not a boolean"},
+	    {"{\"is_valid\": 1, \"details\": {}}", "is_valid: not a boolean"},
+	    {"{\"is_valid\": true}", "details: not an object"},
+	    {"{\"is_valid\": true, \"details\": {\"report_data\": \"00\"}}",
+	     "details.report_data: not hex of 64 bytes"},
+	    {"{\"is_valid\": true, \"details\": {\"report_data\": 5}}",
+	     "details.report_data: not hex of 64 bytes"},
+	    {"{\"is_valid\": true, \"details\": {\"app_info\": \"x\"}}",
+	     "details.app_info: not an object"},
+	    {"{\"is_valid\": true, \"details\": {\"app_info\": {\"app_id\": \"xyz\"}}}",
+	     "details.app_info.app_id: not hex of at most 128 digits"},
 	};
 	struct attest_verdict v;
 
@@ -273,9 +304,9 @@ static void test_parse_verdict_refused(void **state)
  * position, and the reason is the caller's. */
 static void test_peerset_refused_entry(void **state)
 {
-	struct mesh_params p = { .overlay_len = 24, .base_offset = 10 };
+	struct mesh_params p = {.overlay_len = 24, .base_offset = 10};
 	struct peerset ps;
-	struct peerset_entry in[3] = { 0 };
+	struct peerset_entry in[3] = {0};
 	char w[3][PEERSET_WHY];
 	struct mesh_state st;
 	enum peerset_verdict v;
@@ -304,19 +335,19 @@ static void test_peerset_refused_entry(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_binding_vector, setup),
-		cmocka_unit_test_setup(test_genuine_peer_admitted, setup),
-		cmocka_unit_test_setup(test_invalid_quote_refused, setup),
-		cmocka_unit_test_setup(test_quote_of_another_key_refused, setup),
-		cmocka_unit_test_setup(test_other_updated_at_refused, setup),
-		cmocka_unit_test_setup(test_stale_and_future_refused, setup),
-		cmocka_unit_test_setup(test_allow_lists, setup),
-		cmocka_unit_test_setup(test_parse_doc, setup),
-		cmocka_unit_test_setup(test_parse_doc_refused, setup),
-		cmocka_unit_test_setup(test_parse_doc_caps, setup),
-		cmocka_unit_test_setup(test_parse_verdict, setup),
-		cmocka_unit_test_setup(test_parse_verdict_refused, setup),
-		cmocka_unit_test_setup(test_peerset_refused_entry, setup),
+	    cmocka_unit_test_setup(test_binding_vector, setup),
+	    cmocka_unit_test_setup(test_genuine_peer_admitted, setup),
+	    cmocka_unit_test_setup(test_invalid_quote_refused, setup),
+	    cmocka_unit_test_setup(test_quote_of_another_key_refused, setup),
+	    cmocka_unit_test_setup(test_other_updated_at_refused, setup),
+	    cmocka_unit_test_setup(test_stale_and_future_refused, setup),
+	    cmocka_unit_test_setup(test_allow_lists, setup),
+	    cmocka_unit_test_setup(test_parse_doc, setup),
+	    cmocka_unit_test_setup(test_parse_doc_refused, setup),
+	    cmocka_unit_test_setup(test_parse_doc_caps, setup),
+	    cmocka_unit_test_setup(test_parse_verdict, setup),
+	    cmocka_unit_test_setup(test_parse_verdict_refused, setup),
+	    cmocka_unit_test_setup(test_peerset_refused_entry, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,16 +17,18 @@
 static char why[200];
 
 static const char info_real[] =
-	"{\"app_id\": \"0xA1b2\", \"instance_id\": \"dd01\", \"app_cert\": \"-----BEGIN CERTIFICATE-----\", "
-	"\"tcb_info\": \"{\\\"event_log\\\": []}\", \"app_name\": \"p2pwg\", \"device_id\": \"22\", "
-	"\"mr_aggregated\": \"33\", \"os_image_hash\": \"11\", \"key_provider_info\": \"kms\", "
-	"\"compose_hash\": \"C3C3\", \"vm_config\": \"{}\"}";
+    "{\"app_id\": \"0xA1b2\", \"instance_id\": \"dd01\", \"app_cert\": \"-----BEGIN "
+    "CERTIFICATE-----\", "
+    "\"tcb_info\": \"{\\\"event_log\\\": []}\", \"app_name\": \"p2pwg\", \"device_id\": \"22\", "
+    "\"mr_aggregated\": \"33\", \"os_image_hash\": \"11\", \"key_provider_info\": \"kms\", "
+    "\"compose_hash\": \"C3C3\", \"vm_config\": \"{}\"}";
 
 static void test_info(void **state)
 {
 	struct guestagent_info gi;
 
-	assert_int_equal(guestagent_parse_info(info_real, strlen(info_real), &gi, why, sizeof(why)), 0);
+	assert_int_equal(guestagent_parse_info(info_real, strlen(info_real), &gi, why, sizeof(why)),
+			 0);
 	assert_string_equal(gi.app_id, "a1b2");
 	assert_string_equal(gi.instance_id, "dd01");
 	assert_string_equal(gi.compose_hash, "c3c3");
@@ -37,18 +39,19 @@ static void test_info_refused(void **state)
 	static const struct {
 		const char *doc, *why;
 	} bad[] = {
-		{ "[]", "not a JSON object" },
-		{ "{\"instance_id\": \"dd\"}", "app_id: missing" },
-		{ "{\"app_id\": \"\"}", "app_id: empty" },
-		{ "{\"app_id\": \"xyz\"}", "app_id: not hex of at most 128 digits" },
-		{ "{\"app_id\": 7}", "app_id: not a string" },
-		{ "{\"app_id\": \"aa\", \"compose_hash\": [\"c3\"]}", "compose_hash: not a string" },
+	    {"[]", "not a JSON object"},
+	    {"{\"instance_id\": \"dd\"}", "app_id: missing"},
+	    {"{\"app_id\": \"\"}", "app_id: empty"},
+	    {"{\"app_id\": \"xyz\"}", "app_id: not hex of at most 128 digits"},
+	    {"{\"app_id\": 7}", "app_id: not a string"},
+	    {"{\"app_id\": \"aa\", \"compose_hash\": [\"c3\"]}", "compose_hash: not a string"},
 	};
 	struct guestagent_info gi;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(guestagent_parse_info(bad[i].doc, strlen(bad[i].doc), &gi, why, sizeof(why)),
-				 -EINVAL);
+		assert_int_equal(
+		    guestagent_parse_info(bad[i].doc, strlen(bad[i].doc), &gi, why, sizeof(why)),
+		    -EINVAL);
 		assert_string_equal(why, bad[i].why);
 	}
 }
@@ -61,17 +64,21 @@ static int quote(const char *s, struct guestagent_quote *q)
 static void test_quote(void **state)
 {
 	struct guestagent_quote q;
-	uint8_t want[64] = { 0x12, 0x34, 0xde, 0xad, 0xbe, 0xaf };
+	uint8_t want[64] = {0x12, 0x34, 0xde, 0xad, 0xbe, 0xaf};
 
-	assert_int_equal(quote("{\"quote\": \"0a0B\", \"event_log\": \"[{\\\"imr\\\": 3}]\", "
-			       "\"report_data\": \"1234deadbeaf\", \"vm_config\": \"{\\\"cpu_count\\\": 2}\"}", &q), 0);
+	assert_int_equal(
+	    quote("{\"quote\": \"0a0B\", \"event_log\": \"[{\\\"imr\\\": 3}]\", "
+		  "\"report_data\": \"1234deadbeaf\", \"vm_config\": \"{\\\"cpu_count\\\": 2}\"}",
+		  &q),
+	    0);
 	assert_string_equal(q.quote, "0a0B");
 	assert_string_equal(q.event_log, "[{\"imr\": 3}]");
 	assert_string_equal(q.vm_config, "{\"cpu_count\": 2}");
 	assert_memory_equal(q.report_data, want, 64); /* fewer than 64 bytes: zero-padded */
 	guestagent_quote_free(&q);
 	/* Older agents send no vm_config. */
-	assert_int_equal(quote("{\"quote\": \"00\", \"event_log\": \"\", \"report_data\": \"0x00\"}", &q), 0);
+	assert_int_equal(
+	    quote("{\"quote\": \"00\", \"event_log\": \"\", \"report_data\": \"0x00\"}", &q), 0);
 	assert_string_equal(q.vm_config, "");
 	guestagent_quote_free(&q);
 	guestagent_quote_free(NULL);
@@ -82,13 +89,17 @@ static void test_quote_refused(void **state)
 	static const struct {
 		const char *doc, *why;
 	} bad[] = {
-		{ "{\"event_log\": \"\", \"report_data\": \"\"}", "quote: missing" },
-		{ "{\"quote\": \"abc\", \"event_log\": \"\", \"report_data\": \"\"}", "quote: not hex bytes" },
-		{ "{\"quote\": \"\", \"event_log\": \"\", \"report_data\": \"\"}", "quote: not hex bytes" },
-		{ "{\"quote\": \"00\", \"report_data\": \"\"}", "event_log: missing" },
-		{ "{\"quote\": \"00\", \"event_log\": [], \"report_data\": \"\"}", "event_log: not a string" },
-		{ "{\"quote\": \"00\", \"event_log\": \"\"}", "report_data: missing" },
-		{ "{\"quote\": \"00\", \"event_log\": \"\", \"report_data\": \"0g\"}", "report_data: not hex of at most 64 bytes" },
+	    {"{\"event_log\": \"\", \"report_data\": \"\"}", "quote: missing"},
+	    {"{\"quote\": \"abc\", \"event_log\": \"\", \"report_data\": \"\"}",
+	     "quote: not hex bytes"},
+	    {"{\"quote\": \"\", \"event_log\": \"\", \"report_data\": \"\"}",
+	     "quote: not hex bytes"},
+	    {"{\"quote\": \"00\", \"report_data\": \"\"}", "event_log: missing"},
+	    {"{\"quote\": \"00\", \"event_log\": [], \"report_data\": \"\"}",
+	     "event_log: not a string"},
+	    {"{\"quote\": \"00\", \"event_log\": \"\"}", "report_data: missing"},
+	    {"{\"quote\": \"00\", \"event_log\": \"\", \"report_data\": \"0g\"}",
+	     "report_data: not hex of at most 64 bytes"},
 	};
 	struct guestagent_quote q;
 
@@ -114,22 +125,27 @@ static void test_quote_caps(void **state)
 
 static void test_quote_request(void **state)
 {
-	uint8_t rd[64] = { 0xab, 0xcd };
+	uint8_t rd[64] = {0xab, 0xcd};
 	char *body = guestagent_quote_request(rd);
 
-	assert_string_equal(body, "{\"report_data\":\"abcd"
-				  "000000000000000000000000000000000000000000000000000000000000"
-				  "0000000000000000000000000000000000000000000000000000000000000000\"}");
+	assert_string_equal(body,
+			    "{\"report_data\":\"abcd"
+			    "000000000000000000000000000000000000000000000000000000000000"
+			    "0000000000000000000000000000000000000000000000000000000000000000\"}");
 	free(body);
 }
 
 static void test_key(void **state)
 {
-	static const char ok[] = "{\"key\": \"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1F\", "
-				 "\"signature_chain\": [\"aa\", \"bb\"]}";
+	static const char ok[] =
+	    "{\"key\": \"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1F\", "
+	    "\"signature_chain\": [\"aa\", \"bb\"]}";
 	static const char *bad[] = {
-		"{\"signature_chain\": []}", "{\"key\": 5}", "{\"key\": \"0001\"}",
-		"{\"key\": \"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"}", "[]",
+	    "{\"signature_chain\": []}",
+	    "{\"key\": 5}",
+	    "{\"key\": \"0001\"}",
+	    "{\"key\": \"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"}",
+	    "[]",
 	};
 	uint8_t key[32], want[32];
 	char *req;
@@ -139,7 +155,8 @@ static void test_key(void **state)
 	assert_int_equal(guestagent_parse_key(ok, strlen(ok), key, why, sizeof(why)), 0);
 	assert_memory_equal(key, want, 32);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(guestagent_parse_key(bad[i], strlen(bad[i]), key, why, sizeof(why)), -EINVAL);
+		assert_int_equal(
+		    guestagent_parse_key(bad[i], strlen(bad[i]), key, why, sizeof(why)), -EINVAL);
 	req = guestagent_key_request("p2pwg/wireguard/dd", "wireguard");
 	assert_string_equal(req, "{\"path\":\"p2pwg/wireguard/dd\",\"purpose\":\"wireguard\"}");
 	free(req);
@@ -148,13 +165,10 @@ static void test_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_info),
-		cmocka_unit_test(test_info_refused),
-		cmocka_unit_test(test_quote),
-		cmocka_unit_test(test_quote_refused),
-		cmocka_unit_test(test_quote_caps),
-		cmocka_unit_test(test_quote_request),
-		cmocka_unit_test(test_key),
+	    cmocka_unit_test(test_info),       cmocka_unit_test(test_info_refused),
+	    cmocka_unit_test(test_quote),      cmocka_unit_test(test_quote_refused),
+	    cmocka_unit_test(test_quote_caps), cmocka_unit_test(test_quote_request),
+	    cmocka_unit_test(test_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
