@@ -344,12 +344,14 @@ int attest_check(const struct attest_rules *r, const uint8_t key[32], const stru
 		return refuse(why, whylen,
 			      "attestation: the quote does not bind this node's key and updated_at "
 			      "(report_data differs)");
+	/* Reasons stay the same from one poll to the next (no age in seconds):
+	 * a changed reason is logged again. updated_at passed parse_time. */
 	if (now - d->at > (time_t)r->max_age_s)
-		return refuse(why, whylen, "attestation: stale, quoted %lld s ago (max %u s)",
-			      (long long)(now - d->at), r->max_age_s);
+		return refuse(why, whylen, "attestation: stale, quoted at %s, more than %u s ago",
+			      d->updated_at, r->max_age_s);
 	if (d->at - now > ATTEST_FUTURE_S)
-		return refuse(why, whylen, "attestation: quoted %lld s in the future",
-			      (long long)(d->at - now));
+		return refuse(why, whylen, "attestation: quoted at %s, more than %d s in the future",
+			      d->updated_at, ATTEST_FUTURE_S);
 	if (!v->has_app_info)
 		return refuse(why, whylen, "attestation: the verifier named no app");
 	if (r->app_ids[0] && !list_has(r->app_ids, v->app_id)) {
@@ -451,8 +453,10 @@ static void on_quote(void *arg, const struct fetch_result *r)
 	char *text;
 
 	a->ga_fetch = NULL;
+	/* curl_easy_strerror, not curl's message, which varies with timings: a
+	 * failure that lasts is logged once. */
 	if (r->code != CURLE_OK)
-		snprintf(why, sizeof(why), "%s", r->error);
+		snprintf(why, sizeof(why), "%s", curl_easy_strerror(r->code));
 	else if (r->status != 200)
 		snprintf(why, sizeof(why), "HTTP %ld", r->status);
 	else if (r->truncated)
@@ -507,7 +511,7 @@ static void on_info(void *arg, const struct fetch_result *r)
 
 	a->ga_fetch = NULL;
 	if (r->code != CURLE_OK)
-		snprintf(why, sizeof(why), "%s", r->error);
+		snprintf(why, sizeof(why), "%s", curl_easy_strerror(r->code));
 	else if (r->status != 200)
 		snprintf(why, sizeof(why), "HTTP %ld", r->status);
 	else if (r->truncated)
