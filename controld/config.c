@@ -97,6 +97,25 @@ static bool valid_url(const char *v, bool allow_http)
 	return strlen(v) > 8;
 }
 
+/* A comma separated list of hex ids (an optional 0x each), or "". */
+static bool hex_list(const char *v)
+{
+	for (const char *p = v; *p;) {
+		size_t n;
+
+		p += strspn(p, ", ");
+		if (!*p)
+			break;
+		if (!strncmp(p, "0x", 2) || !strncmp(p, "0X", 2))
+			p += 2;
+		n = strspn(p, "0123456789abcdefABCDEF");
+		if (!n || (p[n] && p[n] != ',' && p[n] != ' '))
+			return false;
+		p += n;
+	}
+	return true;
+}
+
 static int parse_hostport(const char *v)
 {
 	const char *colon = strrchr(v, ':');
@@ -259,6 +278,11 @@ int config_parse(struct config *c, int argc, char **argv, char **envp, FILE *out
 	if (c->verifier_url[0] &&
 	    (strncmp(c->verifier_url, "https://", 8) && strncmp(c->verifier_url, "http://", 7)))
 		return bad(err, setting_named("P2PWG_VERIFIER_URL"), c->verifier_url, "an http(s):// URL");
+	if (!hex_list(c->allow_app_ids))
+		return bad(err, setting_named("P2PWG_ALLOW_APP_IDS"), c->allow_app_ids, "hex ids, comma separated");
+	if (!hex_list(c->allow_compose_hashes))
+		return bad(err, setting_named("P2PWG_ALLOW_COMPOSE_HASHES"), c->allow_compose_hashes,
+			   "hex hashes, comma separated");
 	if (c->verifier_url[0] && !c->allow_app_ids[0] && !c->allow_compose_hashes[0])
 		return bad(err, setting_named("P2PWG_VERIFIER_URL"), c->verifier_url,
 			   "needs P2PWG_ALLOW_APP_IDS or P2PWG_ALLOW_COMPOSE_HASHES (else any dstack app is a peer)");
