@@ -350,7 +350,8 @@ int attest_check(const struct attest_rules *r, const uint8_t key[32], const stru
 		return refuse(why, whylen, "attestation: stale, quoted at %s, more than %u s ago",
 			      d->updated_at, r->max_age_s);
 	if (d->at - now > ATTEST_FUTURE_S)
-		return refuse(why, whylen, "attestation: quoted at %s, more than %d s in the future",
+		return refuse(why, whylen,
+			      "attestation: quoted at %s, more than %d s in the future",
 			      d->updated_at, ATTEST_FUTURE_S);
 	if (!v->has_app_info)
 		return refuse(why, whylen, "attestation: the verifier named no app");
@@ -808,6 +809,29 @@ void attest_vet(struct attest *a, struct peerset_entry *in, size_t n, const uint
 			a->p[k++] = a->p[i];
 	}
 	a->n = k;
+}
+
+void attest_metrics(struct attest *a, FILE *f)
+{
+	size_t admitted = 0;
+
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		admitted += a->p[i]->admitted;
+	fprintf(f,
+		"# HELP p2pwg_attest_quoted 1 while node.json carries this node's quote\n"
+		"# TYPE p2pwg_attest_quoted gauge\np2pwg_attest_quoted %d\n"
+		"# HELP p2pwg_attest_peers_admitted peers admitted by their attestation\n"
+		"# TYPE p2pwg_attest_peers_admitted gauge\np2pwg_attest_peers_admitted %zu\n"
+		"# HELP p2pwg_attest_verifier_up 0 while the verifier cannot be reached\n"
+		"# TYPE p2pwg_attest_verifier_up gauge\np2pwg_attest_verifier_up %d\n"
+		"# HELP p2pwg_attest_verifications_total answers of the verifier, by outcome\n"
+		"# TYPE p2pwg_attest_verifications_total counter\n"
+		"p2pwg_attest_verifications_total{result=\"verdict\"} %llu\n"
+		"p2pwg_attest_verifications_total{result=\"failed\"} %llu\n",
+		a->published ? 1 : 0, admitted, a->verifier_down ? 0 : 1,
+		(unsigned long long)a->m_verify_ok, (unsigned long long)a->m_verify_fail);
 }
 
 json_t *attest_status(struct attest *a)

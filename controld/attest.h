@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "config.h"
@@ -113,6 +114,9 @@ void attest_note(struct attest *a, const uint8_t key[32], const char *body, size
  * verifications that are due. Without one, does nothing. */
 void attest_vet(struct attest *a, struct peerset_entry *in, size_t n, const uint8_t self[32],
 		char (*why)[PEERSET_WHY]);
+
+/* Append the attestation figures to a /metrics document (Prometheus text). */
+void attest_metrics(struct attest *a, FILE *f);
 
 /* The "attestation" object of /status (new reference). */
 json_t *attest_status(struct attest *a);

@@ -194,6 +194,7 @@ char *status_metrics(struct node *n)
 				p->index, inet_ntoa(p->overlay), (long long)(now - e->handshake));
 	}
 #undef M
+	attest_metrics(n->att, f);
 	fclose(f);
 	return buf;
 }

@@ -150,6 +150,10 @@ check "with the verifier down, n0 does not admit a new genuine entry: '$(refused
 	refused_has 0 "$(att_url newcomer)" "the verifier is unreachable"
 check "n0's /status says the verifier is down: '$(natlab_status 0 | jq -r .attestation.verifier_error)'" \
 	test "$(natlab_status 0 | jq -r '.attestation.verifier_error // empty')" != ""
+metrics() { ip netns exec "$(nl_ns 0)" curl -s -m 3 http://127.0.0.1:8081/metrics; }
+check "n0's /metrics: verifier down, one peer admitted, this node quoted" \
+	test "$(metrics | grep -E '^p2pwg_attest_(verifier_up|peers_admitted|quoted) ' | sort | tr '\n' ' ')" = \
+	"p2pwg_attest_peers_admitted 1 p2pwg_attest_quoted 1 p2pwg_attest_verifier_up 0 "
 # Stay down past n1's next quote (every MAXAGE/3 s), which n0 cannot verify.
 retry $((MAXAGE / 3 + 5)) bash -c "[ \"\$(ip netns exec $NL_GW curl -s -m 2 --cacert $NL_DIR/ca.pem --resolve n1-8080.$NL_DOMAIN:443:$NL_GW_PUB $(nl_url 1) | jq -r .attestation.updated_at)\" != '$AT1' ]"
 sleep $((NL_POLL + 1))
