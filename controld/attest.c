@@ -628,8 +628,8 @@ void attest_note(struct attest *a, const uint8_t key[32], const char *body, size
 	char why[PEERSET_WHY] = "";
 	int ret;
 
-	if (!a || !a->enforcing)
-		return;
+	if (!a || !a->enforcing || (a->have_key && !memcmp(key, a->key, 32)))
+		return; /* this node's own entry is never checked */
 	p = peer_find(a, key);
 	if (!p) {
 		if (a->n >= ATTEST_MAX_PEERS)
