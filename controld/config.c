@@ -47,6 +47,11 @@ static const struct setting settings[] = {
 	{ "P2PWG_STATUS_LISTEN", "status-listen", "127.0.0.1:8081", "HTTP address for /status and /metrics (keep it private; off to disable)", K_LISTEN_OPT, 0, 0, AT(status_listen) },
 	{ "P2PWG_LEAVE_AFTER", "leave-after", "3", "full list polls in a row without this node's key before it leaves the mesh", K_UINT, 1, 1000, AT(leave_after), .scale = 1 },
 	{ "P2PWG_REGISTRY", "registry", "", "the peer list from a contract instead: 0x<address>@<JSON-RPC URL>", K_STR, 0, 2099, AT(registry) },
+	{ "P2PWG_DSTACK_SOCKET", "dstack-socket", "/var/run/dstack.sock", "dstack guest agent's socket (quote published in node.json when it answers)", K_STR, 0, 107, AT(dstack_socket) },
+	{ "P2PWG_VERIFIER_URL", "verifier-url", "", "dstack-verifier's /verify URL: configure only peers whose quote it accepts", K_STR, 0, 2047, AT(verifier_url) },
+	{ "P2PWG_ALLOW_APP_IDS", "allow-app-ids", "", "app ids (hex, comma separated) admitted with P2PWG_VERIFIER_URL", K_STR, 0, 2047, AT(allow_app_ids) },
+	{ "P2PWG_ALLOW_COMPOSE_HASHES", "allow-compose-hashes", "", "compose hashes (hex, comma separated) admitted with P2PWG_VERIFIER_URL", K_STR, 0, 2047, AT(allow_compose_hashes) },
+	{ "P2PWG_ATTEST_MAX_AGE", "attest-max-age", "3600", "seconds a peer's quote stays fresh (this node re-quotes every third of it)", K_UINT, 30, 86400, AT(attest_max_age_s), .scale = 1 },
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -92,6 +97,25 @@ static bool valid_url(const char *v, bool allow_http)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return false;
 	return strlen(v) > 8;
+}
+
+/* A comma separated list of hex ids (an optional 0x each), or "". */
+static bool hex_list(const char *v)
+{
+	for (const char *p = v; *p;) {
+		size_t n;
+
+		p += strspn(p, ", ");
+		if (!*p)
+			break;
+		if (!strncmp(p, "0x", 2) || !strncmp(p, "0X", 2))
+			p += 2;
+		n = strspn(p, "0123456789abcdefABCDEF");
+		if (!n || (p[n] && p[n] != ',' && p[n] != ' '))
+			return false;
+		p += n;
+	}
+	return true;
 }
 
 static int parse_hostport(const char *v)
@@ -261,6 +285,21 @@ int config_parse(struct config *c, int argc, char **argv, char **envp, FILE *out
 			   c->allow_http ? "an http(s):// URL without spaces" : "an https:// URL without spaces");
 	if (c->self_url[0] && !valid_url(c->self_url, c->allow_http))
 		return bad(err, setting_named("P2PWG_SELF_URL"), c->self_url, "an https:// URL");
+	if (c->verifier_url[0] &&
+	    (strncmp(c->verifier_url, "https://", 8) && strncmp(c->verifier_url, "http://", 7)))
+		return bad(err, setting_named("P2PWG_VERIFIER_URL"), c->verifier_url, "an http(s):// URL");
+	if (!hex_list(c->allow_app_ids))
+		return bad(err, setting_named("P2PWG_ALLOW_APP_IDS"), c->allow_app_ids, "hex ids, comma separated");
+	if (!hex_list(c->allow_compose_hashes))
+		return bad(err, setting_named("P2PWG_ALLOW_COMPOSE_HASHES"), c->allow_compose_hashes,
+			   "hex hashes, comma separated");
+	if (c->verifier_url[0] && !c->allow_app_ids[0] && !c->allow_compose_hashes[0])
+		return bad(err, setting_named("P2PWG_VERIFIER_URL"), c->verifier_url,
+			   "needs P2PWG_ALLOW_APP_IDS or P2PWG_ALLOW_COMPOSE_HASHES (else any dstack app is a peer)");
+	if (!c->verifier_url[0] && (c->allow_app_ids[0] || c->allow_compose_hashes[0]))
+		return bad(err, setting_named(c->allow_app_ids[0] ? "P2PWG_ALLOW_APP_IDS" : "P2PWG_ALLOW_COMPOSE_HASHES"),
+			   c->allow_app_ids[0] ? c->allow_app_ids : c->allow_compose_hashes,
+			   "needs P2PWG_VERIFIER_URL to be checked");
 	if ((uint64_t)c->base_offset >= ((uint64_t)1 << (32 - c->overlay_len)) - 1) {
 		char v[16];
 

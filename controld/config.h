@@ -35,6 +35,12 @@ struct config {
 	struct sockaddr_in status_listen; /* /status and /metrics; sin_port 0: off */
 	unsigned leave_after; /* full polls without this node before it leaves the mesh */
 	char registry[2100]; /* "0x<address>@<JSON-RPC URL>": the list from a contract */
+	/* attested membership (attest.h) */
+	char dstack_socket[108];          /* the dstack guest agent's socket */
+	char verifier_url[2048];          /* "" = no admission policy */
+	char allow_app_ids[2048];         /* comma separated hex, "" = any */
+	char allow_compose_hashes[2048];  /* comma separated hex, "" = any */
+	unsigned attest_max_age_s;        /* a quote older than this is stale */
 };
 
 /*

@@ -311,6 +311,8 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 		curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
 		curl_easy_setopt(t->easy, CURLOPT_COPYPOSTFIELDS, o->post_json);
 	}
+	if (o->unix_socket)
+		curl_easy_setopt(t->easy, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
 	t->next = l->transfers;
 	if (t->next)
 		t->next->prev = t;

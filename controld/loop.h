@@ -48,6 +48,7 @@ struct fetch_opts {
 	bool allow_http;
 	bool follow_https_redirects; /* up to 3, to https:// only; else none */
 	const char *post_json;       /* NULL: a GET; else POST this body (copied) as JSON */
+	const char *unix_socket;     /* NULL: TCP; else connect to this UNIX socket path */
 };
 
 /* libcurl's connections: one per peer for node.json and one for /test, plus

@@ -155,7 +155,7 @@ static void report(struct node *n, char (*why)[PEERSET_WHY])
 static void recompute(struct node *n, bool full_poll)
 {
 	struct peerset_entry *in;
-	char (*why)[PEERSET_WHY];
+	char (*why)[PEERSET_WHY], (*refused)[PEERSET_WHY];
 	enum peerset_verdict v;
 	char k[B64_KEY_LEN + 1];
 	unsigned before = n->ps.absent_polls;
@@ -164,7 +164,8 @@ static void recompute(struct node *n, bool full_poll)
 		return;
 	in = calloc(n->n + 1, sizeof(*in));
 	why = calloc(n->n + 1, sizeof(*why));
-	if (!in || !why)
+	refused = calloc(n->n + 1, sizeof(*refused));
+	if (!in || !why || !refused)
 		goto out;
 	for (size_t i = 0; i < n->n; i++) {
 		in[i].url = n->e[i].url;
@@ -173,6 +174,7 @@ static void recompute(struct node *n, bool full_poll)
 		in[i].has_path = in[i].known &&
 				 choose_path(n, &n->e[i], &in[i].path) != PATHCHECK_NONE;
 	}
+	attest_vet(n->att, in, n->n, n->pubkey, refused);
 	/* Decided apart from want: a held decision must never reach the agent,
 	 * not even as the re-send queued behind a SetPeers in flight. */
 	if (peerset_decide(&n->ps, in, n->n, full_poll, time(NULL), &n->decided, &v, why))
@@ -210,6 +212,7 @@ static void recompute(struct node *n, bool full_poll)
 out:
 	free(in);
 	free(why);
+	free(refused);
 }
 
 /* ==== node.json of every peer, all at once ==== */
@@ -254,6 +257,7 @@ static void on_node_json(void *arg, const struct fetch_result *r)
 		e->known = true;
 		e->info = info;
 		e->ok_at = time(NULL);
+		attest_note(n->att, info.wg_pubkey, r->body, r->len);
 	}
 	/* Decide once the cycle is complete, or shortly after this answer if a
 	 * slow peer is still outstanding: a dead peer never holds the rest back. */
@@ -714,6 +718,7 @@ static void agent_up(void *arg, const P2pwg__HelloReply *h)
 	}
 	memcpy(n->pubkey, h->public_key.data, 32);
 	n->have_key = true;
+	attest_set_key(n->att, n->pubkey);
 	n->listen_port = (uint16_t)h->device->listen_port;
 	snprintf(n->ifname, sizeof(n->ifname), "%s", h->device->ifname);
 	snprintf(n->backend, sizeof(n->backend), "%s", h->device->backend);
@@ -740,6 +745,15 @@ static void agent_down(void *arg)
 	loop_timer_disarm(n->l, &n->t_dev);
 }
 
+/* A verdict arrived: decide again soon (batched like slow node.json answers). */
+static void attest_changed(void *arg)
+{
+	struct node *n = arg;
+
+	if (!n->t_recompute.armed)
+		loop_timer_arm(n->l, &n->t_recompute, RECOMPUTE_DELAY_MS);
+}
+
 struct node *node_new(const struct config *c, struct loop *l)
 {
 	struct node *n = calloc(1, sizeof(*n));
@@ -754,11 +768,17 @@ struct node *node_new(const struct config *c, struct loop *l)
 	n->params.overlay_net = c->overlay_net;
 	n->params.overlay_len = c->overlay_len;
 	n->params.base_offset = c->base_offset;
+	n->att = attest_new(c, l, attest_changed, n);
+	if (!n->att) {
+		free(n);
+		return NULL;
+	}
 	if (c->registry[0]) {
 		struct fetch_opts o = https_opts(n, 0);
 
 		n->reg = registry_new(l, c->registry, &o, on_registry, n);
 		if (!n->reg) {
+			attest_free(n->att);
 			free(n);
 			return NULL;
 		}
@@ -766,6 +786,7 @@ struct node *node_new(const struct config *c, struct loop *l)
 	n->agent = agentlink_new(l, c->agent_socket, &h);
 	if (!n->agent) {
 		registry_free(n->reg);
+		attest_free(n->att);
 		free(n);
 		return NULL;
 	}

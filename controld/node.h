@@ -12,6 +12,7 @@
 
 #include "agentlink.h"
 #include "agentmsg.h"
+#include "attest.h"
 #include "config.h"
 #include "loop.h"
 #include "mesh.h"
@@ -53,6 +54,7 @@ struct node {
 	struct stunprobe stun;
 	struct mesh_params params;
 	struct peerset ps;
+	struct attest *att; /* attested membership */
 
 	struct peerlist *list;
 	struct node_entry *e;

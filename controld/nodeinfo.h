@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NODEINFO_MAX_BYTES (64 * 1024)
+#define NODEINFO_MAX_BYTES (192 * 1024) /* room for an attestation (attest.h) */
 #define NODEINFO_VERSION 1
 #define NODEINFO_MAX_LOCAL 8 /* local_endpoints kept, and published */
 

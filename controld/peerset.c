@@ -186,6 +186,11 @@ int peerset_decide(struct peerset *ps, const struct peerset_entry *e, size_t n, 
 			in[i].known = stand_in(ps, e, n, i, &in[i].info);
 		if (!in[i].known)
 			continue;
+		if (e[i].known && e[i].refused) {
+			snprintf(why[i], PEERSET_WHY, "%s", e[i].refused);
+			in[i].dropped = true;
+			continue;
+		}
 		vet(ps, &e[i], &in[i].info, why[i]);
 		in[i].dropped = why[i][0] != '\0';
 	}

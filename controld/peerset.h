@@ -32,6 +32,7 @@ struct peerset_entry {
 	 * published endpoint. */
 	bool has_path;
 	struct sockaddr_in path;
+	const char *refused;  /* non-NULL: the caller refuses it for this reason */
 };
 
 /* One peer on the interface, as the agent reported it (one /32 allowed IP). */

@@ -38,7 +38,7 @@ char *status_nodejson(struct node *n)
 	s.n_local = n->n_local;
 	if (!n->have_key)
 		return NULL; /* nothing to publish before the agent told us our key */
-	return nodeinfo_format(&s);
+	return attest_publish(n->att, nodeinfo_format(&s));
 }
 
 static json_t *str_or_null(const char *s)
@@ -98,6 +98,7 @@ char *status_document(struct node *n)
 	json_object_set_new(list, "error", str_or_null(n->list_error));
 	json_object_set_new(list, "age_s", n->list_at ? json_integer(now - n->list_at) : json_null());
 	json_object_set_new(root, "list", list);
+	json_object_set_new(root, "attestation", attest_status(n->att));
 	for (size_t i = 0; i < n->n; i++) {
 		struct node_entry *e = &n->e[i];
 		json_t *p = json_object();
@@ -230,6 +231,7 @@ char *status_metrics(struct node *n)
 				p->index, inet_ntoa(p->overlay), (long long)(now - e->handshake));
 	}
 #undef M
+	attest_metrics(n->att, f);
 	fclose(f);
 	return buf;
 }

@@ -211,6 +211,40 @@ static void test_registry_instead_of_gist(void **state)
 	assert_non_null(strstr(r.err, "GIST_URL"));
 }
 
+/* Attested membership: a verifier needs an allow-list, a list needs the
+ * verifier, and the lists hold hex ids. */
+static void test_attest_settings(void **state)
+{
+	static const char *bad[][3] = {
+		{ "P2PWG_VERIFIER_URL=http://v/verify", "", "P2PWG_ALLOW_COMPOSE_HASHES" },
+		{ "P2PWG_ALLOW_APP_IDS=a1", "", "P2PWG_VERIFIER_URL" },
+		{ "P2PWG_VERIFIER_URL=ftp://v/verify", "P2PWG_ALLOW_APP_IDS=a1", "P2PWG_VERIFIER_URL" },
+		{ "P2PWG_VERIFIER_URL=http://v/verify", "P2PWG_ALLOW_APP_IDS=a1,zz", "P2PWG_ALLOW_APP_IDS" },
+		{ "P2PWG_VERIFIER_URL=http://v/verify", "P2PWG_ALLOW_COMPOSE_HASHES=0x", "P2PWG_ALLOW_COMPOSE_HASHES" },
+		{ "P2PWG_ATTEST_MAX_AGE=29", "", "P2PWG_ATTEST_MAX_AGE" },
+	};
+	char *argv[] = { "controld", NULL };
+	struct run r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *env[] = { (char *)bad[i][0], (char *)bad[i][1], "GIST_URL=https://a/l", NULL };
+
+		run(&r, env, 1, argv);
+		if (r.ret >= 0 || !strstr(r.err, bad[i][2]))
+			fail_msg("%s %s: ret %d, message '%s'", bad[i][0], bad[i][1], r.ret, r.err);
+	}
+	{
+		char *env[] = { "P2PWG_VERIFIER_URL=http://v/verify", "P2PWG_ALLOW_APP_IDS=0xA1, b2",
+				"GIST_URL=https://a/l", NULL };
+
+		run(&r, env, 1, argv);
+		assert_int_equal(r.ret, 0);
+		assert_string_equal(r.c.verifier_url, "http://v/verify");
+		assert_string_equal(r.c.dstack_socket, "/var/run/dstack.sock");
+		assert_int_equal(r.c.attest_max_age_s, 3600);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_status_listener_private_by_default),
 		cmocka_unit_test(test_help_and_unknown),
 		cmocka_unit_test(test_registry_instead_of_gist),
+		cmocka_unit_test(test_attest_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
