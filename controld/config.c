@@ -44,6 +44,11 @@ static const struct setting settings[] = {
 	{ "P2PWG_ALLOW_ROOT", "allow-root", "0", "run even as root (not recommended)", K_BOOL, 0, 0, AT(allow_root) },
 	{ "P2PWG_SELF_URL", "self-url", "", "this node's own URL in the list (optional; found by key otherwise)", K_STR, 0, 2047, AT(self_url) },
 	{ "P2PWG_STATUS_LISTEN", "status-listen", "127.0.0.1:8081", "HTTP address for /status and /metrics (keep it private; off to disable)", K_LISTEN_OPT, 0, 0, AT(status_listen) },
+	{ "P2PWG_RELAY", "relay", "1", "relay WireGuard through the peers' HTTPS URLs when no direct path works", K_BOOL, 0, 0, AT(relay) },
+	{ "P2PWG_RELAY_AFTER", "relay-after", "10", "seconds without a handshake with a peer's published endpoint before relaying", K_UINT, 1, 3600, AT(relay_after_s), .scale = 1 },
+	{ "P2PWG_RELAY_KEEPALIVE", "relay-keepalive", "25", "seconds between keepalives on a relay stream (the gateway cuts idle ones)", K_UINT, 1, 3600, AT(relay_keepalive_s), .scale = 1 },
+	{ "P2PWG_RELAY_MAX", "relay-max", "32", "relayed peers at most", K_UINT, 1, 245, AT(relay_max), .scale = 1 },
+	{ "P2PWG_RELAY_RATE", "relay-rate", "12500", "kB/s at most per relay stream and direction", K_UINT, 10, 4000000, AT(relay_rate), .scale = 1000 },
 	{ "P2PWG_LEAVE_AFTER", "leave-after", "3", "full list polls in a row without this node's key before it leaves the mesh", K_UINT, 1, 1000, AT(leave_after), .scale = 1 },
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))

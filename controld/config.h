@@ -34,6 +34,11 @@ struct config {
 	char self_url[2048]; /* optional: this node's own URL in the list */
 	struct sockaddr_in status_listen; /* /status and /metrics; sin_port 0: off */
 	unsigned leave_after; /* full polls without this node before it leaves the mesh */
+	bool relay;                 /* relay through peers' URLs when direct fails */
+	unsigned relay_after_s;     /* no handshake this long: relay */
+	unsigned relay_keepalive_s; /* keepalive on relay streams */
+	unsigned relay_max;         /* relayed peers at most */
+	unsigned relay_rate;        /* bytes/s per stream and direction */
 };
 
 /*

@@ -10,6 +10,7 @@
 
 #include "b64.h"
 #include "log.h"
+#include "relay.h"
 #include "status.h"
 
 #define TEST_TIMEOUT_MS 1000
@@ -160,6 +161,7 @@ static void recompute(struct node *n, bool full_poll)
 	 * not even as the re-send queued behind a SetPeers in flight. */
 	if (peerset_decide(&n->ps, in, n->n, full_poll, time(NULL), &n->decided, &v, why))
 		goto out;
+	relay_steer(n->relay, &n->decided, &n->ps);
 	report(n, why);
 	switch (v) {
 	case PEERSET_APPLY:
@@ -589,6 +591,8 @@ struct node *node_new(const struct config *c, struct loop *l)
 		return NULL;
 	}
 	stunprobe_init(&n->stun, l, n->agent, c, on_stun, n);
+	if (relay_new(n, &n->relay))
+		log_warn("relay", "cannot start the relay; peers without a direct path stay down");
 	n->t_poll = (struct loop_timer){ .cb = poll_now, .arg = n };
 	n->t_test = (struct loop_timer){ .cb = test_now, .arg = n };
 	n->t_stun = (struct loop_timer){ .cb = stun_now, .arg = n };
