@@ -72,7 +72,7 @@ struct relay_link {
 	unsigned backoff_ms;
 	struct loop_timer redial;
 	time_t up_at;
-	bool seen;
+	bool seen, said_fail;
 	uint64_t tx_bytes, rx_bytes, tx_packets, rx_packets, dropped, connects, cuts;
 	struct relay_link *next;
 };
@@ -202,6 +202,12 @@ static void stream_close(struct relay_stream *s, const char *why)
 			k->backoff_ms = BACKOFF_MIN_MS;
 			log_warn("relay", "stream with %s closed: %s; dialling again",
 				 keyshort(k->key, kb), why);
+		} else if (s->dialer && !k->up && !k->said_fail) {
+			/* Said once until a stream comes up: a peer without a relay
+			 * (an older version) is dialled again and again. */
+			log_warn("relay", "cannot open a relay stream to %s at %s: %s; retrying with backoff",
+				 keyshort(k->key, kb), s->host, why);
+			k->said_fail = true;
 		} else {
 			log_debug("relay", "stream %s %s ended: %s", s->dialer ? "to" : "from",
 				  keyshort(k->key, kb), why);
@@ -348,6 +354,7 @@ static void stream_up(struct relay_stream *s)
 	s->pending = false;
 	r->n_pending--;
 	k->up = s;
+	k->said_fail = false;
 	k->up_at = time(NULL);
 	k->backoff_ms = BACKOFF_MIN_MS;
 	loop_timer_disarm(r->l, &k->redial);
@@ -961,10 +968,15 @@ static void start_relaying(struct relay *r, struct relay_link *k, const char *wh
 
 static void stop_relaying(struct relay *r, struct relay_link *k)
 {
-	if (k->up)
-		stream_close(k->up, "no longer relayed");
-	if (k->dial)
-		stream_close(k->dial, "no longer relayed");
+	struct relay_stream *s;
+
+	/* Every live stream of k, also those still authenticating. */
+	do {
+		for (s = r->streams; s && (s->dead || s->link != k); s = s->next)
+			;
+		if (s)
+			stream_close(s, "no longer relayed");
+	} while (s);
 	loop_timer_remove(r->l, &k->redial);
 	if (k->watch)
 		loop_watch_free(k->watch);

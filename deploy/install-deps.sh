@@ -10,7 +10,7 @@ libcmocka-dev libssl-dev libcap-ng-dev libseccomp-dev libc-ares-dev binutils
 iproute2 nftables iputils-ping curl util-linux procps
 wireguard-go wireguard-tools coturn nginx libnginx-mod-stream openssl
 qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod
-conntrack jq
+conntrack jq iperf3
 docker.io docker-compose debootstrap systemd systemd-container"
 
 if [ "$(id -u)" != 0 ]; then
