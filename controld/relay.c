@@ -124,7 +124,7 @@ static struct relay_link *link_get(struct relay *r, const uint8_t key[32])
 	k->fd = -1;
 	k->since = time(NULL);
 	k->backoff_ms = BACKOFF_MIN_MS;
-	k->redial = (struct loop_timer){ .cb = on_redial, .arg = k };
+	k->redial = (struct loop_timer){.cb = on_redial, .arg = k};
 	k->next = r->links;
 	r->links = k;
 	return k;
@@ -205,8 +205,10 @@ static void stream_close(struct relay_stream *s, const char *why)
 		} else if (s->dialer && !k->up && !k->said_fail) {
 			/* Said once until a stream comes up: a peer without a relay
 			 * (an older version) is dialled again and again. */
-			log_warn("relay", "cannot open a relay stream to %s at %s: %s; retrying with backoff",
-				 keyshort(k->key, kb), s->host, why);
+			log_warn(
+			    "relay",
+			    "cannot open a relay stream to %s at %s: %s; retrying with backoff",
+			    keyshort(k->key, kb), s->host, why);
 			k->said_fail = true;
 		} else {
 			log_debug("relay", "stream %s %s ended: %s", s->dialer ? "to" : "from",
@@ -282,8 +284,8 @@ static bool bucket_take(struct relay *r, struct bucket *b, size_t n)
 	uint64_t now = loop_now(r->l);
 	double rate = r->n->c->relay_rate;
 	double burst = rate / 4 > 4.0 * (RELAYPROTO_MAX_PAYLOAD + RELAYPROTO_HDR)
-			       ? rate / 4
-			       : 4.0 * (RELAYPROTO_MAX_PAYLOAD + RELAYPROTO_HDR);
+			   ? rate / 4
+			   : 4.0 * (RELAYPROTO_MAX_PAYLOAD + RELAYPROTO_HDR);
 
 	b->tokens += (double)(now - b->at) * rate / 1000.0;
 	if (b->tokens > burst)
@@ -307,7 +309,7 @@ static struct relay_stream *stream_new(struct relay *r, bool dialer)
 	s->dialer = dialer;
 	h2o_buffer_init(&s->q, &h2o_socket_buffer_prototype);
 	h2o_buffer_init(&s->w, &h2o_socket_buffer_prototype);
-	s->timer = (struct loop_timer){ .cb = on_timer, .arg = s };
+	s->timer = (struct loop_timer){.cb = on_timer, .arg = s};
 	s->in.at = s->out.at = loop_now(r->l);
 	s->next = r->streams;
 	r->streams = s;
@@ -365,6 +367,8 @@ static void stream_up(struct relay_stream *s)
 		 s->dialer ? "dialled" : "accepted", s->dialer ? s->host : "this node's URL");
 	if (!k->relayed)
 		start_relaying(r, k, "the peer relays to this node");
+	if (k->connects == 1)
+		recompute_soon(r); /* WireGuard's endpoint moves to the relay now */
 	loop_timer_arm(r->l, &s->timer, (uint64_t)r->n->c->relay_keepalive_s * 1000);
 }
 
@@ -372,9 +376,9 @@ static void deliver(struct relay_stream *s, const uint8_t *p, size_t len)
 {
 	struct relay *r = s->r;
 	struct relay_link *k = s->link;
-	struct sockaddr_in wg = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				  .sin_port = htons(r->n->listen_port) };
+	struct sockaddr_in wg = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons(r->n->listen_port)};
 
 	if (k->fd < 0 || !r->n->listen_port || !bucket_take(r, &s->in, len)) {
 		k->dropped++;
@@ -533,9 +537,10 @@ static int process(struct relay_stream *s)
 			ret = -EPROTO;
 		}
 		if (ret) {
-			const char *why = ret == -EACCES ? "not a member of the list, or a wrong MAC"
-				      : ret == -EUSERS	 ? "too many relayed peers"
-							 : "protocol error";
+			const char *why = ret == -EACCES
+					      ? "not a member of the list, or a wrong MAC"
+					  : ret == -EUSERS ? "too many relayed peers"
+							   : "protocol error";
 
 			if (!s->dialer && s->state != S_UP)
 				refused(s->r, why);
@@ -792,7 +797,7 @@ static void on_connect(h2o_socket_t *sock, const char *err)
 static void on_resolved(void *arg, const struct in_addr *addr, const char *error)
 {
 	struct relay_stream *s = arg;
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in sin = {.sin_family = AF_INET};
 	char why[300];
 
 	s->state = S_CONNECTING;
@@ -808,8 +813,8 @@ static void on_resolved(void *arg, const struct in_addr *addr, const char *error
 	}
 	sin.sin_addr = *addr;
 	sin.sin_port = htons(s->port);
-	s->sock = h2o_socket_connect(loop_h2o(s->r->l), (struct sockaddr *)&sin, sizeof(sin),
-				     on_connect);
+	s->sock =
+	    h2o_socket_connect(loop_h2o(s->r->l), (struct sockaddr *)&sin, sizeof(sin), on_connect);
 	if (!s->sock) {
 		stream_close(s, "cannot connect");
 		return;
@@ -893,7 +898,8 @@ static void on_udp(void *arg, int fd, int events)
 		ssize_t n;
 
 		sl = sizeof(src);
-		n = recvfrom(k->fd, buf, sizeof(r->buf), MSG_DONTWAIT, (struct sockaddr *)&src, &sl);
+		n = recvfrom(k->fd, buf, sizeof(r->buf), MSG_DONTWAIT, (struct sockaddr *)&src,
+			     &sl);
 		if (n < 0)
 			break;
 		/* Only the local WireGuard port is served. */
@@ -935,14 +941,16 @@ static void start_relaying(struct relay *r, struct relay_link *k, const char *wh
 		return;
 	if (r->n_relayed >= r->n->c->relay_max) {
 		if (!r->said_full)
-			log_warn("relay", "%u peers relayed, the most allowed (P2PWG_RELAY_MAX); "
-					  "not relaying %s", r->n_relayed, keyshort(k->key, kb));
+			log_warn("relay",
+				 "%u peers relayed, the most allowed (P2PWG_RELAY_MAX); "
+				 "not relaying %s",
+				 r->n_relayed, keyshort(k->key, kb));
 		r->said_full = true;
 		return;
 	}
 	if (k->fd < 0) {
-		k->local = (struct sockaddr_in){ .sin_family = AF_INET,
-						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		k->local = (struct sockaddr_in){.sin_family = AF_INET,
+						.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 		k->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (k->fd < 0 || bind(k->fd, (struct sockaddr *)&k->local, sizeof(k->local)) ||
 		    getsockname(k->fd, (struct sockaddr *)&k->local, &sl) ||
@@ -958,9 +966,10 @@ static void start_relaying(struct relay *r, struct relay_link *k, const char *wh
 	}
 	k->relayed = true;
 	r->n_relayed++;
-	log_info("relay", "relaying %s (%s) through %s; WireGuard sends to 127.0.0.1:%u",
-		 keyshort(k->key, kb), why, e ? e->url : "its stream",
-		 ntohs(k->local.sin_port));
+	log_info(
+	    "relay",
+	    "relaying %s (%s) through %s (loopback 127.0.0.1:%u for WireGuard once a stream is up)",
+	    keyshort(k->key, kb), why, e ? e->url : "its stream", ntohs(k->local.sin_port));
 	if (!k->up)
 		dial(r, k);
 	recompute_soon(r);
@@ -1051,7 +1060,10 @@ bool relay_endpoint(struct relay *r, const uint8_t key[32], struct sockaddr_in *
 {
 	struct relay_link *k = r ? link_find(r, key) : NULL;
 
-	if (!k || !k->relayed || k->fd < 0)
+	/* Not before a stream has come up once: a peer that cannot relay (an
+	 * older version, a URL that does not answer) keeps its published
+	 * endpoint. After that, cuts leave it: the session waits for the redial. */
+	if (!k || !k->relayed || k->fd < 0 || !k->connects)
 		return false;
 	*out = k->local;
 	return true;
@@ -1103,10 +1115,13 @@ bool relay_status_peer(struct relay *r, const uint8_t key[32], const char *wg_en
 	snprintf(ep, sizeof(ep), "127.0.0.1:%u", ntohs(k->local.sin_port));
 	used = wg_endpoint && !strcmp(wg_endpoint, ep);
 	o = json_object();
-	json_object_set_new(o, "state", json_string(k->up ? "up" : k->dial ? "connecting" : "waiting"));
+	json_object_set_new(o, "state",
+			    json_string(k->up	  ? "up"
+					: k->dial ? "connecting"
+						  : "waiting"));
 	json_object_set_new(o, "local", json_string(ep));
-	json_object_set_new(o, "via", k->up ? json_string(k->up->dialer ? "dialled" : "accepted")
-					    : json_null());
+	json_object_set_new(
+	    o, "via", k->up ? json_string(k->up->dialer ? "dialled" : "accepted") : json_null());
 	json_object_set_new(o, "up_s", k->up ? json_integer(time(NULL) - k->up_at) : json_null());
 	json_object_set_new(o, "tx_bytes", json_integer((json_int_t)k->tx_bytes));
 	json_object_set_new(o, "rx_bytes", json_integer((json_int_t)k->rx_bytes));
@@ -1127,19 +1142,29 @@ void relay_metrics(struct relay *r, FILE *f)
 		return;
 	for (struct relay_link *k = r->links; k; k = k->next)
 		up += k->up != NULL;
-#define M(name, type, help, fmt, ...)                                                      \
-	fprintf(f, "# HELP p2pwg_relay_" name " " help "\n# TYPE p2pwg_relay_" name " " type \
-		   "\np2pwg_relay_" name " " fmt "\n", __VA_ARGS__)
+#define M(name, type, help, fmt, ...)                                                              \
+	fprintf(f,                                                                                 \
+		"# HELP p2pwg_relay_" name " " help "\n# TYPE p2pwg_relay_" name " " type          \
+		"\np2pwg_relay_" name " " fmt "\n",                                                \
+		__VA_ARGS__)
 	M("peers", "gauge", "peers relayed", "%u", r->n_relayed);
 	M("streams_up", "gauge", "relay streams up", "%u", up);
 	M("streams_pending", "gauge", "relay streams authenticating", "%u", r->n_pending);
-	M("connects_total", "counter", "relay streams that came up", "%llu", (unsigned long long)r->m_connects);
-	M("cuts_total", "counter", "relay streams that were up and closed", "%llu", (unsigned long long)r->m_cuts);
-	M("refused_total", "counter", "relay streams refused (strangers, bad MACs, limits)", "%llu", (unsigned long long)r->m_refused);
-	M("tx_bytes_total", "counter", "WireGuard bytes sent over relay streams", "%llu", (unsigned long long)r->m_tx);
-	M("rx_bytes_total", "counter", "WireGuard bytes received over relay streams", "%llu", (unsigned long long)r->m_rx);
-	M("dropped_total", "counter", "packets dropped (no stream, rate, buffer)", "%llu", (unsigned long long)r->m_dropped);
-	M("foreign_total", "counter", "datagrams on a relay socket not from the local WireGuard port", "%llu", (unsigned long long)r->m_foreign);
+	M("connects_total", "counter", "relay streams that came up", "%llu",
+	  (unsigned long long)r->m_connects);
+	M("cuts_total", "counter", "relay streams that were up and closed", "%llu",
+	  (unsigned long long)r->m_cuts);
+	M("refused_total", "counter", "relay streams refused (strangers, bad MACs, limits)", "%llu",
+	  (unsigned long long)r->m_refused);
+	M("tx_bytes_total", "counter", "WireGuard bytes sent over relay streams", "%llu",
+	  (unsigned long long)r->m_tx);
+	M("rx_bytes_total", "counter", "WireGuard bytes received over relay streams", "%llu",
+	  (unsigned long long)r->m_rx);
+	M("dropped_total", "counter", "packets dropped (no stream, rate, buffer)", "%llu",
+	  (unsigned long long)r->m_dropped);
+	M("foreign_total", "counter",
+	  "datagrams on a relay socket not from the local WireGuard port", "%llu",
+	  (unsigned long long)r->m_foreign);
 #undef M
 }
 
@@ -1157,7 +1182,7 @@ int relay_new(struct node *n, struct relay **out)
 		free(r);
 		return ret;
 	}
-	r->tick = (struct loop_timer){ .cb = on_tick, .arg = r };
+	r->tick = (struct loop_timer){.cb = on_tick, .arg = r};
 	if (n->c->relay)
 		loop_timer_arm(r->l, &r->tick, TICK_MS);
 	*out = r;

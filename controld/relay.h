@@ -47,8 +47,8 @@ int relay_accept(struct relay *r, h2o_req_t *req);
  * (sent to the agent unless the interface already has it, per ps). */
 void relay_steer(struct relay *r, struct mesh_state *s, const struct peerset *ps);
 
-/* The loopback endpoint WireGuard uses for key while it is relayed: true and
- * *out, or false when key is not relayed. */
+/* The loopback endpoint WireGuard uses for key while it is relayed (and a
+ * stream has come up once): true and *out, else false. */
 bool relay_endpoint(struct relay *r, const uint8_t key[32], struct sockaddr_in *out);
 
 /* Path checks found a direct path for key: stop relaying it (its stream and

@@ -89,7 +89,8 @@ int relayproto_upgrade_response(const uint8_t *buf, size_t len, size_t *used, in
 	if (memcmp(buf, head, n < sizeof(head) - 1 ? n : sizeof(head) - 1))
 		return -EPROTO;
 	for (size_t i = 3; i < n; i++)
-		if (buf[i - 3] == '\r' && buf[i - 2] == '\n' && buf[i - 1] == '\r' && buf[i] == '\n') {
+		if (buf[i - 3] == '\r' && buf[i - 2] == '\n' && buf[i - 1] == '\r' &&
+		    buf[i] == '\n') {
 			end = i + 1;
 			break;
 		}

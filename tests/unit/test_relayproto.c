@@ -15,7 +15,7 @@
 
 static void frame_roundtrip_and_partial(void **state)
 {
-	uint8_t buf[RELAYPROTO_HDR + 4] = { 0 };
+	uint8_t buf[RELAYPROTO_HDR + 4] = {0};
 	struct relayproto_frame f;
 	size_t used = 0;
 
@@ -50,14 +50,14 @@ static void frame_largest_data_is_65535(void **state)
 static void frame_bad_headers_refused_at_once(void **state)
 {
 	static const uint8_t bad[][3] = {
-		{ 0, 0, 0 },	       /* no such type */
-		{ 5, 0, 0 },	       /* no such type */
-		{ 0xff, 0xff, 0xff },  /* no such type */
-		{ RELAYPROTO_HELLO, 0, 80 }, /* HELLO is exactly 81 bytes */
-		{ RELAYPROTO_HELLO, 0xff, 0xff },
-		{ RELAYPROTO_AUTH, 0, 31 }, /* AUTH is exactly 32 */
-		{ RELAYPROTO_DATA, 0, 0 },  /* DATA is never empty */
-		{ RELAYPROTO_PING, 0, 1 },  /* PING is always empty */
+	    {0, 0, 0},		       /* no such type */
+	    {5, 0, 0},		       /* no such type */
+	    {0xff, 0xff, 0xff},	       /* no such type */
+	    {RELAYPROTO_HELLO, 0, 80}, /* HELLO is exactly 81 bytes */
+	    {RELAYPROTO_HELLO, 0xff, 0xff},
+	    {RELAYPROTO_AUTH, 0, 31}, /* AUTH is exactly 32 */
+	    {RELAYPROTO_DATA, 0, 0},  /* DATA is never empty */
+	    {RELAYPROTO_PING, 0, 1},  /* PING is always empty */
 	};
 	struct relayproto_frame f;
 	size_t used;
@@ -113,16 +113,21 @@ static void upgrade_response(void **state)
 
 	(void)state;
 	for (size_t n = 0; n < sizeof(ok) - 2; n++)
-		assert_int_equal(relayproto_upgrade_response((const uint8_t *)ok, n, &used, &status), 0);
-	assert_int_equal(relayproto_upgrade_response((const uint8_t *)ok, sizeof(ok) - 1, &used, &status), 1);
+		assert_int_equal(
+		    relayproto_upgrade_response((const uint8_t *)ok, n, &used, &status), 0);
+	assert_int_equal(
+	    relayproto_upgrade_response((const uint8_t *)ok, sizeof(ok) - 1, &used, &status), 1);
 	assert_int_equal(used, sizeof(ok) - 2); /* the frame byte after the headers is left */
-	assert_int_equal(relayproto_upgrade_response((const uint8_t *)notfound, sizeof(notfound) - 1,
-						     &used, &status), -EPROTO);
+	assert_int_equal(relayproto_upgrade_response((const uint8_t *)notfound,
+						     sizeof(notfound) - 1, &used, &status),
+			 -EPROTO);
 	assert_int_equal(status, 404);
-	assert_int_equal(relayproto_upgrade_response((const uint8_t *)garbage, 3, &used, &status), -EPROTO);
+	assert_int_equal(relayproto_upgrade_response((const uint8_t *)garbage, 3, &used, &status),
+			 -EPROTO);
 	memcpy(endless, "HTTP/1.1 101 x\r\n", 16);
 	memset(endless + 16, 'a', sizeof(endless) - 16);
-	assert_int_equal(relayproto_upgrade_response(endless, sizeof(endless), &used, &status), -EPROTO);
+	assert_int_equal(relayproto_upgrade_response(endless, sizeof(endless), &used, &status),
+			 -EPROTO);
 }
 
 static void keypair(uint8_t priv[32], uint8_t pub[32])
@@ -189,8 +194,8 @@ static void handshake_macs_agree_only_between_members(void **state)
 
 static void relaymac_refuses_bad_input(void **state)
 {
-	uint8_t priv[32], pub[32], zero[32] = { 0 }, one[32] = { 1 }, mac[32];
-	uint8_t ch[RELAYMAC_CHALLENGE_MAX + 1] = { 0 };
+	uint8_t priv[32], pub[32], zero[32] = {0}, one[32] = {1}, mac[32];
+	uint8_t ch[RELAYMAC_CHALLENGE_MAX + 1] = {0};
 
 	(void)state;
 	keypair(priv, pub);
@@ -205,14 +210,14 @@ static void relaymac_refuses_bad_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(frame_roundtrip_and_partial),
-		cmocka_unit_test(frame_largest_data_is_65535),
-		cmocka_unit_test(frame_bad_headers_refused_at_once),
-		cmocka_unit_test(ping_is_three_bytes),
-		cmocka_unit_test(hello_roundtrip_and_version),
-		cmocka_unit_test(upgrade_response),
-		cmocka_unit_test(handshake_macs_agree_only_between_members),
-		cmocka_unit_test(relaymac_refuses_bad_input),
+	    cmocka_unit_test(frame_roundtrip_and_partial),
+	    cmocka_unit_test(frame_largest_data_is_65535),
+	    cmocka_unit_test(frame_bad_headers_refused_at_once),
+	    cmocka_unit_test(ping_is_three_bytes),
+	    cmocka_unit_test(hello_roundtrip_and_version),
+	    cmocka_unit_test(upgrade_response),
+	    cmocka_unit_test(handshake_macs_agree_only_between_members),
+	    cmocka_unit_test(relaymac_refuses_bad_input),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
