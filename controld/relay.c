@@ -47,6 +47,7 @@ struct relay_stream {
 	bool dialer, dead, writing, pending;
 	bool upgrading; /* acceptor: h2o still owns the socket until on_upgraded */
 	unsigned calls; /* agent requests in flight: the stream outlives them */
+	unsigned busy;	/* process() runs: a close inside it must not free s */
 	uint8_t peer[32];
 	struct relayproto_hello mine, theirs;
 	uint8_t mac_mine[RELAYPROTO_MAC_LEN], mac_expect[RELAYPROTO_MAC_LEN];
@@ -168,6 +169,14 @@ static void stream_free(struct relay_stream *s)
 	free(s);
 }
 
+/* Free a closed stream unless a lookup, an agent call, h2o's upgrade or a
+ * process() up the stack still holds it; the holder calls this again. */
+static void release(struct relay_stream *s)
+{
+	if (s->dead && !s->calls && !s->busy && !s->upgrading && s->state != S_RESOLVING)
+		stream_free(s);
+}
+
 static void schedule_redial(struct relay_link *k, struct relay *r)
 {
 	if (!k->relayed || k->up || k->dial || k->redial.armed)
@@ -220,9 +229,7 @@ static void stream_close(struct relay_stream *s, const char *why)
 	} else {
 		log_debug("relay", "stream ended before it named a member: %s", why);
 	}
-	/* A lookup, an agent call or h2o's upgrade still holds s: it frees s. */
-	if (!s->calls && s->state != S_RESOLVING && !s->upgrading)
-		stream_free(s);
+	release(s);
 }
 
 static size_t buffered(const struct relay_stream *s)
@@ -447,7 +454,7 @@ static void refused(struct relay *r, const char *why)
 }
 
 /* Parse what arrived. 0, or -1 when s was closed. */
-static int process(struct relay_stream *s)
+static int process_frames(struct relay_stream *s)
 {
 	struct relayproto_frame f;
 	struct relayproto_hello h;
@@ -553,6 +560,16 @@ static int process(struct relay_stream *s)
 	return s->dead ? -1 : 0;
 }
 
+/* process_frames() may close s at any step (a refused frame, a duplicate
+ * stream): s stays allocated until it returns. */
+static void process(struct relay_stream *s)
+{
+	s->busy++;
+	process_frames(s);
+	s->busy--;
+	release(s);
+}
+
 static void on_read(h2o_socket_t *sock, const char *err)
 {
 	struct relay_stream *s = sock->data;
@@ -578,8 +595,7 @@ static void on_mac(void *arg, const P2pwg__Response *resp, const char *error)
 	free(c);
 	s->calls--;
 	if (s->dead) {
-		if (!s->calls)
-			stream_free(s);
+		release(s);
 		return;
 	}
 	if (!resp || resp->status != P2PWG__STATUS__OK ||
@@ -680,8 +696,7 @@ static void on_upgraded(void *arg, h2o_socket_t *sock, size_t reqsize)
 	if (s->dead) {
 		if (sock)
 			h2o_socket_close(sock);
-		if (!s->calls)
-			stream_free(s);
+		release(s);
 		return;
 	}
 	if (!sock) {
@@ -802,8 +817,7 @@ static void on_resolved(void *arg, const struct in_addr *addr, const char *error
 
 	s->state = S_CONNECTING;
 	if (s->dead) {
-		if (!s->calls)
-			stream_free(s);
+		release(s);
 		return;
 	}
 	if (!addr) {
