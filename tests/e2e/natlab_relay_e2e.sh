@@ -124,6 +124,7 @@ RX1=$(metric 0 p2pwg_relay_rx_bytes_total)
 e2e_log "relay rx on n0 $RX0 -> $RX1 bytes (WireGuard keepalives and /test)"
 
 # ==== the lifetime cut: every connection through the gateway closes ====
+snapshot 0 1 >"$TMP/s.before"
 C0=$(relay_field 0 1 connects)
 T=$(date +%s.%N)
 natlab_gw_cut
@@ -145,5 +146,9 @@ T=$(date +%s.%N)
 natlab_gw_start || fail "the gateway did not come back"
 recover "a gateway restart (down 1 s)" "$T" "$C0"
 
+snapshot 0 1 >"$TMP/s.after"
+check_sessions "WireGuard's sessions outlived every cut (no new handshake, counters never dropped)" "$TMP/s.before" "$TMP/s.after"
+check "both controlds still run, through duplicate streams and every cut" \
+	test "$(cat /proc/${NL_CTLD_PID[0]}/comm 2>/dev/null) $(cat /proc/${NL_CTLD_PID[1]}/comm 2>/dev/null)" = "controld controld"
 natlab_table 0 1
 e2e_summary
