@@ -7,7 +7,8 @@
 # them as figure: lines. Not a CI test (it loads the machine for ~30 s).
 # Usage: bench/relay.sh WGAGENT CONTROLD AGENTCTL   (as root; run under
 # `flock -x /work/lab.lock` or alone, so that others do not skew the figures)
-# BENCH_SECONDS sets the iperf3 duration (default 5).
+# BENCH_SECONDS sets the iperf3 duration (default 5); BENCH_RELAY_RATE the
+# relay's P2PWG_RELAY_RATE (kB/s; default controld's, 12500 = 100 Mbit/s).
 set -u
 HERE=$(cd "$(dirname "$0")/../tests/e2e" && pwd)
 . "$HERE/lib.sh"
@@ -21,6 +22,7 @@ trap 'natlab_cleanup; rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
 natlab_init $$ "$TMP" "$1" "$2" "$3" || exit 1
+for k in 0 1 2 3; do NL_CTLD_ENV[$k]=${BENCH_RELAY_RATE:+P2PWG_RELAY_RATE=$BENCH_RELAY_RATE}; done
 natlab_up 4 symmetric,symmetric,easy,easy || exit 1
 path_ok() { # K J PATH: K reaches J's /test, with state PATH
 	natlab_status "$1" | jq -e --arg u "$(nl_url "$2")" --arg p "$3" \
@@ -35,11 +37,12 @@ measure() { # NAME K J
 	ip netns exec "$(nl_ns "$j")" iperf3 -s -1 -B "$ip" >/dev/null 2>&1 &
 	track_pid $! iperf3
 	sleep 0.5
-	rtt=$(ip netns exec "$(nl_ns "$k")" ping -q -n -c 20 -i 0.1 "$ip" | awk -F/ '/^rtt/ { print $5 " ms avg, " $4 " ms min" }')
+	rtt=$(ip netns exec "$(nl_ns "$k")" ping -q -n -c 20 -i 0.1 "$ip" |
+		awk '/^rtt/ { split($0, a, "= "); split(a[2], b, "/"); print b[2] " ms avg, " b[1] " ms min" }')
 	bps=$(ip netns exec "$(nl_ns "$k")" iperf3 -J -c "$ip" -t "$SECS" 2>/dev/null |
 		jq -r '.end.sum_received.bits_per_second / 1e6 | floor')
 	echo "figure: $name: ping $rtt; iperf3 TCP ${bps} Mbit/s over ${SECS} s"
 }
 measure "relay (n0 -> n1, both symmetric NAT, through the gateway)" 0 1
 measure "direct (n2 -> n3, both port-preserving NAT)" 2 3
-natlab_status 0 | jq -c --arg u "$(nl_url 1)" '.peers[] | select(.url == $u) | .relay'
+echo "n0's relay to n1: $(natlab_status 0 | jq -c --arg u "$(nl_url 1)" '.peers[] | select(.url == $u) | .relay')"
