@@ -6,8 +6,9 @@
 #
 #   internet  (ns <P>-inet): bridge br0, 198.18.0.0/24; coturn (STUN only) on
 #             198.18.0.2:3478 and 198.18.0.3:3478 (one process, two addresses)
-#   gateway   (ns <P>-gw): 198.18.0.254 on the bridge; nginx with TLS from a lab
-#             CA: https://gist.<domain>/list.json is the peer list, and
+#   gateway   (ns <P>-gw): 198.18.0.254 on the bridge; nginx's stream module
+#             terminating TLS (lab CA) and proxying TCP by SNI, like dstack's:
+#             https://gist.<domain>/list.json is the peer list, and
 #             https://n<K>-8080.<domain>/ is node K's controld (port 8080),
 #             reached over a link of its own (100.64.K.1 <-> 100.64.K.2), as
 #             dstack's gateway reaches a CVM over its own tunnel
@@ -442,7 +443,7 @@ ping_check() {
 	wait "${PING[$1]}"
 	check "$2 ($(grep -o '[0-9]* packets transmitted, [0-9]* received' "$NL_DIR/ping.$1"))" grep -q ' 0% packet loss' "$NL_DIR/ping.$1"
 }
-# Whether two NAT kinds let WireGuard punch through directly (no relay yet).
+# Whether two NAT kinds let WireGuard punch through directly (else: the relay).
 natlab_expect_direct() {
 	local a=${NL_KIND[$1]} b=${NL_KIND[$2]}
 	[ "$a" = symmetric ] && [ "$b" != open ] && return 1
