@@ -320,8 +320,10 @@ static struct relay_stream *stream_new(struct relay *r, bool dialer)
 	s->in.at = s->out.at = loop_now(r->l);
 	s->next = r->streams;
 	r->streams = s;
-	s->pending = true;
-	r->n_pending++;
+	/* Only strangers' streams are capped: this node's own dials are one
+	 * per relayed peer at most. */
+	s->pending = !dialer;
+	r->n_pending += !dialer;
 	loop_timer_arm(r->l, &s->timer, RELAY_HANDSHAKE_MS);
 	return s;
 }
@@ -360,8 +362,9 @@ static void stream_up(struct relay_stream *s)
 	if (k->dial == s)
 		k->dial = NULL;
 	s->state = S_UP;
+	if (s->pending)
+		r->n_pending--;
 	s->pending = false;
-	r->n_pending--;
 	k->up = s;
 	k->said_fail = false;
 	k->up_at = time(NULL);
@@ -726,9 +729,21 @@ int relay_accept(struct relay *r, h2o_req_t *req)
 		return 0;
 	}
 	if (r->n_pending >= RELAY_MAX_PENDING) {
-		refused(r, "too many streams authenticating at once");
-		h2o_send_error_generic(req, 503, "Service Unavailable", "busy\n", 0);
-		return 0;
+		/* Strangers holding every slot would keep members out: the oldest
+		 * stream that has not yet named a member makes room (a member's
+		 * HELLO comes within a round trip). */
+		struct relay_stream *old = NULL;
+
+		for (s = r->streams; s; s = s->next)
+			if (!s->dead && !s->dialer && s->state == S_HELLO)
+				old = s;
+		if (!old) {
+			refused(r, "too many streams authenticating at once");
+			h2o_send_error_generic(req, 503, "Service Unavailable", "busy\n", 0);
+			return 0;
+		}
+		refused(r, "evicted: the oldest of too many streams authenticating at once");
+		stream_close(old, "evicted for a newer stream");
 	}
 	s = stream_new(r, false);
 	if (!s) {
@@ -867,11 +882,13 @@ static void dial(struct relay *r, struct relay_link *k)
 	char kb[B64_KEY_LEN + 1];
 	int ret;
 
-	if (!e || k->up || k->dial || r->n_pending >= RELAY_MAX_PENDING)
+	if (!e || k->up || k->dial)
 		return;
 	s = stream_new(r, true);
-	if (!s)
+	if (!s) {
+		schedule_redial(k, r);
 		return;
+	}
 	s->link = k;
 	memcpy(s->peer, k->key, 32);
 	k->dial = s;
@@ -1055,6 +1072,8 @@ static void on_tick(void *arg)
 		k->seen = true;
 		if (!k->relayed && (why = relay_wanted(r, k, e, now)))
 			start_relaying(r, k, why);
+		/* Whatever stopped the last dial, a relayed peer is dialled again. */
+		schedule_redial(k, r);
 	}
 	/* Peers that left the list take their stream and socket with them. */
 	for (pp = &r->links; (k = *pp);) {

@@ -126,9 +126,24 @@ e2e_log "relay rx on n0 $RX0 -> $RX1 bytes (WireGuard keepalives and /test)"
 # ==== the lifetime cut: every connection through the gateway closes ====
 snapshot 0 1 >"$TMP/s.before"
 C0=$(relay_field 0 1 connects)
+# idle_strangers K N: N upgrades to node K's /relay that never say HELLO.
+idle_strangers() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		{ printf 'GET /relay HTTP/1.1\r\nHost: n%d-8080.%s\r\nConnection: Upgrade\r\nUpgrade: p2pwg-relay\r\n\r\n' "$1" "$NL_DOMAIN"; sleep 12; } |
+			ip netns exec "$NL_GW" timeout 12 openssl s_client -quiet -connect "$NL_GW_PUB:443" \
+				-servername "n$1-8080.$NL_DOMAIN" -CAfile "$NL_DIR/ca.pem" >/dev/null 2>&1 &
+		track_pid $! timeout
+	done
+}
+R0=$(metric 0 p2pwg_relay_refused_total)
 T=$(date +%s.%N)
 natlab_gw_cut
-recover "the gateway's lifetime cut (every connection closed; the old worker lingers up to 1 s)" "$T" "$C0"
+idle_strangers 0 20
+idle_strangers 1 20
+recover "the gateway's lifetime cut (every connection closed; the old worker lingers up to 1 s) while 20 strangers per node hold relay upgrades open" "$T" "$C0"
+R1=$(metric 0 p2pwg_relay_refused_total)
+check "n0 evicted the oldest idle strangers to make room (p2pwg_relay_refused_total $R0 -> $R1; 16 may authenticate at once)" test "$R1" -ge $((R0 + 4))
 
 # ==== an idle cut the pair could not prevent: both controlds stopped ====
 C0=$(relay_field 0 1 connects)
