@@ -1034,7 +1034,8 @@ static void stop_relaying(struct relay *r, struct relay_link *k)
  * Whether to relay a configured peer: the one place that decides, so path
  * checks can take it over. Relay when the peer's node.json says its NAT is
  * symmetric (no punching through it), or when WireGuard has had no fresh
- * handshake with it for P2PWG_RELAY_AFTER seconds since it was configured.
+ * handshake with it for P2PWG_RELAY_AFTER seconds since it was configured,
+ * or when WireGuard still sends to a relay socket of a controld before us.
  * A relayed peer stays relayed until relay_release().
  */
 static const char *relay_wanted(struct relay *r, const struct relay_link *k,
@@ -1042,6 +1043,8 @@ static const char *relay_wanted(struct relay *r, const struct relay_link *k,
 {
 	bool fresh = e && e->handshake && now - e->handshake <= PEERSET_STALE_S;
 
+	if (e && !strncmp(e->endpoint, "127.", 4))
+		return "WireGuard already sends to a relay socket (controld restarted)";
 	if (e && !strcmp(e->info.nat, "symmetric") && !fresh)
 		return "its NAT is symmetric";
 	if (!fresh && now - k->since >= (time_t)r->n->c->relay_after_s)

@@ -5,8 +5,9 @@
 # gateway's HTTPS path, and their /status says so. Strangers who open the
 # relay path get nothing through and are cut. The pair survives the gateway's
 # idle cut (keepalives), and recovers by itself from the lifetime cut, from an
-# idle cut it could not prevent (both controlds stopped) and from a gateway
-# restart. Prints the time to the first relayed /test and the recovery times.
+# idle cut it could not prevent (both controlds stopped), from a gateway
+# restart and from a crash of controld. Prints the time to the first relayed
+# /test and the recovery times.
 # Usage: natlab_relay_e2e.sh WGAGENT CONTROLD AGENTCTL
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -160,6 +161,12 @@ sleep 1
 T=$(date +%s.%N)
 natlab_gw_start || fail "the gateway did not come back"
 recover "a gateway restart (down 1 s)" "$T" "$C0"
+
+# ==== controld crashes and comes back (its relay socket is gone) ====
+natlab_crash 0 controld
+T=$(date +%s.%N)
+natlab_start_controld 0
+recover "a kill -9 of n0's controld (restarted at once)" "$T" 0
 
 snapshot 0 1 >"$TMP/s.after"
 check_sessions "WireGuard's sessions outlived every cut (no new handshake, counters never dropped)" "$TMP/s.before" "$TMP/s.after"
