@@ -41,6 +41,11 @@ struct config {
 	char allow_app_ids[2048];         /* comma separated hex, "" = any */
 	char allow_compose_hashes[2048];  /* comma separated hex, "" = any */
 	unsigned attest_max_age_s;        /* a quote older than this is stale */
+	bool relay;                 /* relay through peers' URLs when direct fails */
+	unsigned relay_after_s;     /* no handshake this long: relay */
+	unsigned relay_keepalive_s; /* keepalive on relay streams */
+	unsigned relay_max;         /* relayed peers at most */
+	unsigned relay_rate;        /* bytes/s per stream and direction */
 };
 
 /*

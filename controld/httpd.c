@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "relay.h"
+#include "relayproto.h"
 
 /* Nothing served here takes a body; h2o's default buffers up to 1 GB of one. */
 #define MAX_REQUEST_BODY 0
@@ -82,6 +84,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 		h2o_send_error_generic(req, 405, "Method Not Allowed", "only GET\n", 0);
 		return 0;
 	}
+	if (!route->all && path_is(req, RELAYPROTO_PATH))
+		return relay_accept(server.node->relay, req);
 	/* The prototype answered any path that starts with /node.json. */
 	if (path.len >= 10 && !memcmp(path.base, "/node.json", 10)) {
 		doc = node_json(server.node);

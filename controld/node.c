@@ -12,6 +12,7 @@
 #include "b64.h"
 #include "localep.h"
 #include "log.h"
+#include "relay.h"
 #include "status.h"
 
 #define TEST_TIMEOUT_MS 1000
@@ -179,6 +180,7 @@ static void recompute(struct node *n, bool full_poll)
 	 * not even as the re-send queued behind a SetPeers in flight. */
 	if (peerset_decide(&n->ps, in, n->n, full_poll, time(NULL), &n->decided, &v, why))
 		goto out;
+	relay_steer(n->relay, &n->decided, &n->ps);
 	report(n, why);
 	switch (v) {
 	case PEERSET_APPLY:
@@ -793,6 +795,8 @@ struct node *node_new(const struct config *c, struct loop *l)
 	stunprobe_init(&n->stun, l, n->agent, c, on_stun, n);
 	pathcheck_init(&n->pc, PATHCHECK_RATE);
 	n->t_check = (struct loop_timer){ .cb = check_now, .arg = n };
+	if (relay_new(n, &n->relay))
+		log_warn("relay", "cannot start the relay; peers without a direct path stay down");
 	n->t_poll = (struct loop_timer){ .cb = poll_now, .arg = n };
 	n->t_test = (struct loop_timer){ .cb = test_now, .arg = n };
 	n->t_stun = (struct loop_timer){ .cb = stun_now, .arg = n };

@@ -47,6 +47,8 @@ struct node_entry {
 };
 
 /* controld's whole state; node.c runs it, status.c reads it. */
+struct relay;
+
 struct node {
 	const struct config *c;
 	struct loop *l;
@@ -92,6 +94,7 @@ struct node {
 	uint64_t m_list_ok, m_list_fail, m_list_304, m_node_ok, m_node_fail, m_setpeers,
 		m_setpeers_fail, m_stun, m_stun_fail, m_test_ok, m_test_fail;
 	uint64_t rx_total, tx_total;
+	struct relay *relay;
 };
 
 /* Create the node and start its timers and agent connection. */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "b64.h"
+#include "relay.h"
 
 char *status_nodejson(struct node *n)
 {
@@ -104,6 +105,7 @@ char *status_document(struct node *n)
 		json_t *p = json_object();
 		const struct mesh_peer *mp = NULL;
 		const char *state;
+		bool relayed;
 
 		for (size_t j = 0; n->applied_valid && j < n->applied.n_peers; j++)
 			if (n->applied.peers[j].index == i)
@@ -140,10 +142,14 @@ char *status_document(struct node *n)
 		} else {
 			json_object_set_new(p, "test", json_null());
 		}
+		relayed = mp && e->known &&
+			  relay_status_peer(n->relay, e->info.wg_pubkey, e->endpoint, p);
+		if (relayed)
+			json_object_set_new(p, "path", json_string("relay"));
 		if (!mp)
 			state = n->applied_valid && n->applied.self_index == i && n->applied.found_self ? "self" : "not configured";
 		else if (e->handshake && now - e->handshake <= PEERSET_STALE_S)
-			state = "direct";
+			state = relayed ? "relay" : "direct";
 		else
 			state = "down";
 		json_object_set_new(p, "state", json_string(state));
@@ -232,6 +238,7 @@ char *status_metrics(struct node *n)
 	}
 #undef M
 	attest_metrics(n->att, f);
+	relay_metrics(n->relay, f);
 	fclose(f);
 	return buf;
 }

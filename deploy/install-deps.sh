@@ -8,9 +8,9 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev protobuf-c-compi
 libprotobuf-c-dev libcurl4-openssl-dev libjansson-dev libh2o-evloop-dev libmnl-dev
 libcmocka-dev libssl-dev libcap-ng-dev libseccomp-dev libc-ares-dev binutils
 iproute2 nftables iputils-ping curl util-linux procps
-wireguard-go wireguard-tools coturn nginx openssl
+wireguard-go wireguard-tools coturn nginx libnginx-mod-stream openssl
 qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio kmod
-conntrack jq python3
+conntrack jq python3 iperf3
 docker.io docker-compose debootstrap systemd systemd-container
 nodejs"
 

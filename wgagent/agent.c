@@ -15,6 +15,7 @@
 #include "diff.h"
 #include "log.h"
 #include "netaddr.h"
+#include "relaymac.h"
 
 #define STUN_MAGIC 0x2112A442U
 
@@ -26,6 +27,8 @@ struct reply {
 	P2pwg__Device device;
 	P2pwg__Prefix address;
 	P2pwg__StunReply stun;
+	P2pwg__RelayAuthReply relay_auth;
+	uint8_t mac_buf[RELAYMAC_LEN];
 	P2pwg__Endpoint stun_from;
 	struct in_addr addr_buf;
 	uint8_t stun_buf[AGENT_STUN_MAX_LEN];
@@ -539,6 +542,34 @@ static void handle_get_device(struct agent *a, struct reply *r)
 	r->resp.device = &r->device;
 }
 
+/* The relay's proof of membership: a MAC keyed by the secret shared with one
+ * peer. Any well-formed key is answered; the key itself never leaves. */
+static void handle_relay_auth(struct agent *a, const P2pwg__RelayAuth *ra, struct reply *r)
+{
+	static const uint8_t zero[WG_KEY_LEN];
+	int ret;
+
+	if (ra->peer_key.len != WG_KEY_LEN || !memcmp(ra->peer_key.data, zero, WG_KEY_LEN) ||
+	    !memcmp(ra->peer_key.data, a->public_key, WG_KEY_LEN)) {
+		reply_error(r, P2PWG__STATUS__INVALID, "relay auth: peer key must be 32 bytes, "
+			    "not zero, not this node's");
+		return;
+	}
+	ret = relaymac_compute(a->private_key, ra->peer_key.data, ra->challenge.data,
+			       ra->challenge.len, r->mac_buf);
+	if (ret) {
+		reply_error(r, ret == -EINVAL ? P2PWG__STATUS__INVALID : P2PWG__STATUS__FAILED,
+			    "relay auth: %s", ret == -EINVAL ? "challenge of 16..128 bytes and a "
+			    "usable peer key needed" : "libcrypto failed");
+		return;
+	}
+	p2pwg__relay_auth_reply__init(&r->relay_auth);
+	r->relay_auth.mac.data = r->mac_buf;
+	r->relay_auth.mac.len = RELAYMAC_LEN;
+	r->resp.msg_case = P2PWG__RESPONSE__MSG_RELAY_AUTH;
+	r->resp.relay_auth = &r->relay_auth;
+}
+
 const char *agent_check_stun_request(const uint8_t *msg, size_t len)
 {
 	uint32_t cookie;
@@ -744,6 +775,9 @@ void agent_handle(struct agent *a, int client, const uint8_t *buf, size_t len, s
 		break;
 	case P2PWG__REQUEST__MSG_PATH_CHECK:
 		deferred = handle_path_check(a, client, req->path_check, &r, now_ms);
+		break;
+	case P2PWG__REQUEST__MSG_RELAY_AUTH:
+		handle_relay_auth(a, req->relay_auth, &r);
 		break;
 	default:
 		reply_error(&r, P2PWG__STATUS__UNSUPPORTED, "unknown request type %d",

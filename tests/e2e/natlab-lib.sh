@@ -6,8 +6,9 @@
 #
 #   internet  (ns <P>-inet): bridge br0, 198.18.0.0/24; coturn (STUN only) on
 #             198.18.0.2:3478 and 198.18.0.3:3478 (one process, two addresses)
-#   gateway   (ns <P>-gw): 198.18.0.254 on the bridge; nginx with TLS from a lab
-#             CA: https://gist.<domain>/list.json is the peer list, and
+#   gateway   (ns <P>-gw): 198.18.0.254 on the bridge; nginx's stream module
+#             terminating TLS (lab CA) and proxying TCP by SNI, like dstack's:
+#             https://gist.<domain>/list.json is the peer list, and
 #             https://n<K>-8080.<domain>/ is node K's controld (port 8080),
 #             reached over a link of its own (100.64.K.1 <-> 100.64.K.2), as
 #             dstack's gateway reaches a CVM over its own tunnel
@@ -98,31 +99,43 @@ natlab_init() {
 	natlab_gw_start
 }
 
+# The gateway is dstack's in small: a TCP proxy that terminates TLS and picks
+# the backend by SNI alone (nginx's stream module), never parsing HTTP, so
+# upgrades and long-lived streams pass. It cuts a connection idle for
+# NL_GW_IDLE seconds; natlab_gw_cut cuts every open one, as its lifetime cut
+# does. Behind it, on loopback, plain HTTP servers: the list (with the
+# gist-extra*.conf hook) and, only while a node-extra*.conf hook exists, a
+# detour for node traffic through an HTTP proxy where the hook applies
+# ($node: the node asked for; $nl_client: the client's gateway-link address).
+NL_GW_IDLE=${NL_GW_IDLE:-60}
 nl_nginx_conf() {
-	local d=$NL_DIR/nginx dom=${NL_DOMAIN//./\\.}
+	local d=$NL_DIR/nginx dom=${NL_DOMAIN//./\\.} node_backend='100.64.$node.2:8080' hooks
+	hooks=$(compgen -G "$d/node-extra*.conf")
+	[ -n "$hooks" ] && node_backend=127.0.0.1:8002
 	{
+		echo "load_module /usr/lib/nginx/modules/ngx_stream_module.so;"
+		# A reload (natlab_gw_cut) closes the old worker's connections this soon.
+		echo "worker_shutdown_timeout 1s;"
 		nginx_head "$d" 1024
 		cat <<CONF
-	ssl_certificate $NL_DIR/gw.pem;
-	ssl_certificate_key $NL_DIR/gw.key;
 	default_type application/json;
-	server {
-		listen 443 ssl http2 default_server;
-		return 421;
-	}
 	# The peer list (the "Gist"). Tests make it answer 500 by creating list.fail500.
 	server {
-		listen 443 ssl http2;
-		server_name gist.$NL_DOMAIN;
+		listen 127.0.0.1:8001;
 		root $NL_DIR/www;
 		location = /list.json { if (-f $NL_DIR/www/list.fail500) { return 500; } }
 		location / { return 404; }
 		# Tests add locations here (e.g. hostile node.json files).
 		include $d/gist-extra*.conf;
 	}
-	# <node>-8080.<domain>: node K's controld, over the gateway's own link to it.
+	# The detour for node-extra*.conf hooks (the stream proxy binds to
+	# 127.1.0.K for a client on node K's link).
+	map \$remote_addr \$nl_client {
+		"~^127\\.1\\.0\\.(?<k>[0-9]+)\$" 100.64.\$k.2;
+		default \$remote_addr;
+	}
 	server {
-		listen 443 ssl http2;
+		listen 127.0.0.1:8002;
 		server_name "~^n(?<node>[0-9]{1,2})-8080\\.$dom\$";
 		location / {
 			# Tests add rules here (e.g. a node misrouted to another's answer).
@@ -131,6 +144,28 @@ nl_nginx_conf() {
 			proxy_connect_timeout 2s;
 			proxy_read_timeout 5s;
 		}
+	}
+}
+stream {
+	error_log $d/error.log;
+	map \$ssl_server_name \$nl_backend {
+		gist.$NL_DOMAIN 127.0.0.1:8001;
+		"~^n(?<node>[0-9]{1,2})-8080\\.$dom\$" $node_backend;
+		default 127.0.0.1:9;
+	}
+	map \$remote_addr \$nl_bind {
+		"~^100\\.64\\.(?<k>[0-9]+)\\.2\$" 127.1.0.\$k;
+		default 127.0.0.1;
+	}
+	server {
+		listen 443 ssl;
+		ssl_certificate $NL_DIR/gw.pem;
+		ssl_certificate_key $NL_DIR/gw.key;
+		ssl_handshake_timeout 5s;
+		proxy_connect_timeout 5s;
+		proxy_timeout ${NL_GW_IDLE}s;
+		$([ -n "$hooks" ] && echo 'proxy_bind $nl_bind;')
+		proxy_pass \$nl_backend;
 	}
 }
 CONF
@@ -150,9 +185,14 @@ natlab_gw_start() {
 }
 
 # The gateway re-reads its configuration (after a test changed an include).
+# Connections open before it are cut within a second (worker_shutdown_timeout).
 natlab_gw_reload() {
+	nl_nginx_conf
 	[ -n "$NL_GW_PID" ] && kill_tracked "$NL_GW_PID" nginx HUP
 }
+
+# The gateway's lifetime cut, at once: every connection open now is closed.
+natlab_gw_cut() { natlab_gw_reload; }
 
 natlab_gw_stop() {
 	[ -n "$NL_GW_PID" ] || return 0
@@ -403,7 +443,7 @@ ping_check() {
 	wait "${PING[$1]}"
 	check "$2 ($(grep -o '[0-9]* packets transmitted, [0-9]* received' "$NL_DIR/ping.$1"))" grep -q ' 0% packet loss' "$NL_DIR/ping.$1"
 }
-# Whether two NAT kinds let WireGuard punch through directly (no relay yet).
+# Whether two NAT kinds let WireGuard punch through directly (else: the relay).
 natlab_expect_direct() {
 	local a=${NL_KIND[$1]} b=${NL_KIND[$2]}
 	[ "$a" = symmetric ] && [ "$b" != open ] && return 1

@@ -221,7 +221,7 @@ fi
 natlab_set_list_raw "$LIST_EVIL, \"$(nl_url $H)\"]"
 sleep $((NL_POLL + 1))
 cat >"$NL_DIR/nginx/node-extra-misroute.conf" <<CONF
-set \$misroute "\$node:\$remote_addr";
+set \$misroute "\$node:\$nl_client";
 if (\$misroute = "2:100.64.2.2") {
 	return 200 '{"wg_pubkey": "$RK1", "overlay_ip": "", "wg_listen_port": 51820, "public_ip": "198.18.0.52", "public_port": 51820, "nat": null, "updated_at": "2026-11-28T00:00:00Z", "self_url": null, "self_index": null}';
 }

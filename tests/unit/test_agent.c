@@ -21,6 +21,7 @@
 #include "agent.pb-c.h"
 #include "agentclient.h"
 #include "log.h"
+#include "relaymac.h"
 
 #define CLIENT 4
 #define OK P2PWG__STATUS__OK
@@ -1298,6 +1299,43 @@ static void test_check_stun_request(void **state)
 	assert_non_null(agent_check_stun_request(m, 20));
 }
 
+static P2pwg__Response *relay_auth(const uint8_t *key, size_t klen, const uint8_t *ch, size_t clen)
+{
+	P2pwg__Request req = P2PWG__REQUEST__INIT;
+	P2pwg__RelayAuth ra = P2PWG__RELAY_AUTH__INIT;
+
+	ra.peer_key.data = (uint8_t *)key;
+	ra.peer_key.len = klen;
+	ra.challenge.data = (uint8_t *)ch;
+	ra.challenge.len = clen;
+	req.msg_case = P2PWG__REQUEST__MSG_RELAY_AUTH;
+	req.relay_auth = &ra;
+	return call(&req);
+}
+
+/* RelayAuth answers the MAC of the node's own key with the peer's, and
+ * refuses a short key, its own key, the zero key and a short challenge. */
+static void test_relay_auth(void **state)
+{
+	static const uint8_t peer[WG_KEY_LEN] = { [0 ... 31] = 0x22 }, zero[WG_KEY_LEN];
+	uint8_t ch[97], want[RELAYMAC_LEN];
+	P2pwg__Response *r;
+
+	(void)state;
+	memset(ch, 'c', sizeof(ch));
+	assert_int_equal(relaymac_compute(priv_key, peer, ch, sizeof(ch), want), 0);
+	r = relay_auth(peer, WG_KEY_LEN, ch, sizeof(ch));
+	assert_int_equal(r->status, OK);
+	assert_int_equal(r->msg_case, P2PWG__RESPONSE__MSG_RELAY_AUTH);
+	assert_int_equal(r->relay_auth->mac.len, RELAYMAC_LEN);
+	assert_memory_equal(r->relay_auth->mac.data, want, RELAYMAC_LEN);
+	assert_int_equal(relay_auth(peer, 31, ch, sizeof(ch))->status, INVALID);
+	assert_int_equal(relay_auth(pub_key, WG_KEY_LEN, ch, sizeof(ch))->status, INVALID);
+	assert_int_equal(relay_auth(zero, WG_KEY_LEN, ch, sizeof(ch))->status, INVALID);
+	assert_int_equal(relay_auth(peer, WG_KEY_LEN, ch, 8)->status, INVALID);
+	still_serving();
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* PathCheck goes through the request table: refused for a key that is not a
@@ -1379,6 +1417,7 @@ int main(void)
 		T(test_stun_client_gone),
 		T(test_check_stun_request),
 		T(test_path_check),
+		T(test_relay_auth),
 	};
 
 	log_set_level(LOG_LVL_ERROR); /* refusals are logged as warnings */
