@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "connchk.h"
+#include "pairkey.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,35 +44,6 @@ static const struct connchk_peer *peer_by_key(const struct connchk *c, const uin
 	return NULL;
 }
 
-/* mac_key = HMAC-SHA256(X25519(priv, peer), label): the same on both sides. */
-static int derive(const uint8_t *priv, const uint8_t *peer, uint8_t out[32])
-{
-	EVP_PKEY *mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
-	EVP_PKEY *theirs = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
-	EVP_PKEY_CTX *ctx = mine ? EVP_PKEY_CTX_new(mine, NULL) : NULL;
-	uint8_t shared[32];
-	size_t len = sizeof(shared);
-	unsigned int mlen = 32;
-	int ret = -EINVAL;
-
-	/* OpenSSL refuses an all-zero shared secret (a low-order peer key). */
-	if (!theirs || !ctx || EVP_PKEY_derive_init(ctx) != 1 ||
-	    EVP_PKEY_derive_set_peer(ctx, theirs) != 1 || EVP_PKEY_derive(ctx, shared, &len) != 1 ||
-	    len != 32)
-		goto out;
-	if (!HMAC(EVP_sha256(), shared, 32, (const uint8_t *)KEY_LABEL, sizeof(KEY_LABEL) - 1, out,
-		  &mlen) ||
-	    mlen != 32)
-		goto out;
-	ret = 0;
-out:
-	explicit_bzero(shared, sizeof(shared));
-	EVP_PKEY_CTX_free(ctx);
-	EVP_PKEY_free(mine);
-	EVP_PKEY_free(theirs);
-	return ret;
-}
-
 int connchk_set_peers(struct connchk *c, const uint8_t (*keys)[32], size_t n)
 {
 	struct connchk_peer *p = calloc(n + 1, sizeof(*p));
@@ -87,7 +59,7 @@ int connchk_set_peers(struct connchk *c, const uint8_t (*keys)[32], size_t n)
 			continue;
 		}
 		memcpy(p[k].key, keys[i], 32);
-		if (derive(c->priv, keys[i], p[k].mac_key) == 0)
+		if (pairkey_derive(c->priv, keys[i], KEY_LABEL, p[k].mac_key) == 0)
 			k++;
 	}
 	connchk_free(c);

@@ -15,7 +15,7 @@
 #define RELAYMAC_CHALLENGE_MIN 16
 #define RELAYMAC_CHALLENGE_MAX 128
 
-/* mac = HMAC-SHA256(HMAC-SHA256("p2pwg relay auth v1", X25519(priv, peer)), challenge).
+/* mac = HMAC-SHA256(pairkey_derive(priv, peer, "p2pwg relay auth v1"), challenge).
  * 0; -EINVAL for a challenge length outside MIN..MAX or a low-order peer key
  * (an all-zero shared secret); -EIO if libcrypto fails. */
 int relaymac_compute(const uint8_t priv[32], const uint8_t peer[32], const uint8_t *challenge,
