@@ -48,8 +48,8 @@ static void refresh_local(struct node *n);
 
 /* The one place that decides the path WireGuard gets for a peer: a candidate
  * that answered a check (lan before direct), in *ep. PATHCHECK_NONE: nothing
- * answered; the peer keeps its published endpoint and WireGuard punches, as
- * without checks (a relay would take such a peer here). */
+ * answered; the peer keeps its published endpoint and WireGuard punches, and
+ * the relay takes it if that fails (relay.c, relay_wanted). */
 static enum pathcheck_kind choose_path(struct node *n, const struct node_entry *e,
 				       struct sockaddr_in *ep)
 {
@@ -174,6 +174,9 @@ static void recompute(struct node *n, bool full_poll)
 		in[i].info = n->e[i].info;
 		in[i].has_path = in[i].known &&
 				 choose_path(n, &n->e[i], &in[i].path) != PATHCHECK_NONE;
+		/* Back from the relay as soon as a direct or LAN path answers. */
+		if (in[i].has_path)
+			relay_release(n->relay, n->e[i].info.wg_pubkey);
 	}
 	attest_vet(n->att, in, n->n, n->pubkey, refused);
 	/* Decided apart from want: a held decision must never reach the agent,

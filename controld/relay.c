@@ -1042,7 +1042,11 @@ static const char *relay_wanted(struct relay *r, const struct relay_link *k,
 				const struct node_entry *e, time_t now)
 {
 	bool fresh = e && e->handshake && now - e->handshake <= PEERSET_STALE_S;
+	struct sockaddr_in ep;
 
+	/* A path that answered a check wins (node.c releases the relay then). */
+	if (e && pathcheck_choose(&r->n->pc, e->info.wg_pubkey, &ep) != PATHCHECK_NONE)
+		return NULL;
 	if (e && !strncmp(e->endpoint, "127.", 4))
 		return "WireGuard already sends to a relay socket (controld restarted)";
 	if (e && !strcmp(e->info.nat, "symmetric") && !fresh)

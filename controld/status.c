@@ -47,13 +47,18 @@ static json_t *str_or_null(const char *s)
 	return s && *s ? json_string(s) : json_null();
 }
 
-/* The path to a configured peer: "lan" or "direct" when a check answered
- * there; "direct" too while the tunnel lives without one (WireGuard punched
- * through on the published endpoint); "none" when nothing works. */
+/* The path to a configured peer: "relay" while WireGuard sends through the
+ * relay; "lan" or "direct" when a check answered there; "direct" too while the
+ * tunnel lives without one (WireGuard punched through on the published
+ * endpoint); "none" when nothing works. */
 static const char *peer_path(struct node *n, const struct node_entry *e, time_t now)
 {
 	struct sockaddr_in ep;
-	enum pathcheck_kind k = pathcheck_choose(&n->pc, e->info.wg_pubkey, &ep);
+	enum pathcheck_kind k;
+
+	if (relay_endpoint(n->relay, e->info.wg_pubkey, &ep))
+		return "relay";
+	k = pathcheck_choose(&n->pc, e->info.wg_pubkey, &ep);
 
 	if (k == PATHCHECK_NONE && e->handshake && now - e->handshake <= PEERSET_STALE_S)
 		k = PATHCHECK_DIRECT;
@@ -144,8 +149,6 @@ char *status_document(struct node *n)
 		}
 		relayed = mp && e->known &&
 			  relay_status_peer(n->relay, e->info.wg_pubkey, e->endpoint, p);
-		if (relayed)
-			json_object_set_new(p, "path", json_string("relay"));
 		if (!mp)
 			state = n->applied_valid && n->applied.self_index == i && n->applied.found_self ? "self" : "not configured";
 		else if (e->handshake && now - e->handshake <= PEERSET_STALE_S)
@@ -170,7 +173,7 @@ char *status_metrics(struct node *n)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	time_t now = time(NULL);
-	size_t direct = 0, path[3] = { 0 };
+	size_t direct = 0, path[4] = { 0 };
 
 	if (!f)
 		return NULL;
@@ -182,7 +185,7 @@ char *status_metrics(struct node *n)
 		if (e) {
 			const char *k = peer_path(n, e, now);
 
-			path[!strcmp(k, "lan") ? 2 : !strcmp(k, "direct") ? 1 : 0]++;
+			path[!strcmp(k, "relay") ? 3 : !strcmp(k, "lan") ? 2 : !strcmp(k, "direct") ? 1 : 0]++;
 		}
 	}
 #define M(name, type, help, fmt, ...)                                                      \
@@ -216,8 +219,9 @@ char *status_metrics(struct node *n)
 		   "# TYPE p2pwg_peers_path gauge\n"
 		   "p2pwg_peers_path{path=\"lan\"} %zu\n"
 		   "p2pwg_peers_path{path=\"direct\"} %zu\n"
+		   "p2pwg_peers_path{path=\"relay\"} %zu\n"
 		   "p2pwg_peers_path{path=\"none\"} %zu\n",
-		path[2], path[1], path[0]);
+		path[2], path[1], path[3], path[0]);
 	fprintf(f, "# HELP p2pwg_path_checks_total connectivity checks of candidate paths by result\n"
 		   "# TYPE p2pwg_path_checks_total counter\n"
 		   "p2pwg_path_checks_total{result=\"answered\"} %llu\n"

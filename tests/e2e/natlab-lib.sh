@@ -451,11 +451,12 @@ natlab_expect_direct() {
 	return 0
 }
 
-# nl_ok_nodes < STATUS: the node numbers (from their URLs) of the peers that
-# are direct with a passing /test, on one line.
+# nl_ok_nodes [STATES] < STATUS: the node numbers (from their URLs) of the
+# peers in one of STATES (a jq list, default "direct") with a passing /test,
+# on one line.
 nl_ok_nodes() {
-	jq -r '.peers[] | select(.state == "direct" and .test.ok == true) | .url |
-		capture("^https://n(?<n>[0-9]+)-8080[.]").n' | tr '\n' ' '
+	jq -r ".peers[] | select((.state | IN(${1:-\"direct\"})) and .test.ok == true) | .url |
+		capture(\"^https://n(?<n>[0-9]+)-8080[.]\").n" | tr '\n' ' '
 }
 
 # natlab_node_sees K J...: node K's /status shows each node J in state direct
@@ -668,7 +669,7 @@ NFT
 natlab_pairs() {
 	local n=$1 k j ok
 	for ((k = 0; k < n; k++)); do
-		ok=$(natlab_status "$k" | nl_ok_nodes)
+		ok=$(natlab_status "$k" | nl_ok_nodes '"direct", "relay"')
 		for ((j = 0; j < n; j++)); do
 			[ $j = $k ] && continue
 			case " $ok " in *" $j "*) printf '%s>%s ' "$k" "$j" ;; esac
