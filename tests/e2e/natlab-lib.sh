@@ -318,6 +318,21 @@ NFT
 	return 0
 }
 
+# natlab_set_nat K KIND: node K's router becomes KIND (easy, remap, symmetric)
+# at once, and its WireGuard port's old mappings are forgotten.
+natlab_set_nat() {
+	local k=$1 rns
+	rns=$(nl_rns "$k")
+	nl_kinds_ok "$2" && [ "$2" != open ] || { echo "natlab: cannot make a router $2"; return 1; }
+	NL_KIND[$k]=$2
+	ip netns exec "$rns" nft -f - <<NFT || return 1
+flush chain ip natlab_nat postrouting
+$(nl_nat_rules "$k" | sed 's/^/add rule ip natlab_nat postrouting /')
+NFT
+	ip netns exec "$rns" conntrack -D -p udp --orig-port-src 51820 >/dev/null 2>&1
+	return 0
+}
+
 natlab_start_agent() {
 	local k=$1 ns d ifn pid
 	ns=$(nl_ns "$k") d=$(nl_dir "$k") ifn=$(nl_if "$k")

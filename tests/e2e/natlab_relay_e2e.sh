@@ -6,7 +6,8 @@
 # relay path get nothing through and are cut. The pair survives the gateway's
 # idle cut (keepalives), and recovers by itself from the lifetime cut, from an
 # idle cut it could not prevent (both controlds stopped), from a gateway
-# restart and from a crash of controld. Prints the time to the first relayed
+# restart and from a crash of controld; when both NATs become easy it moves to
+# the direct path with no /test failure. Prints the time to the first relayed
 # /test and the recovery times.
 # Usage: natlab_relay_e2e.sh WGAGENT CONTROLD AGENTCTL
 set -u
@@ -172,5 +173,47 @@ snapshot 0 1 >"$TMP/s.after"
 check_sessions "WireGuard's sessions outlived every cut (no new handshake, counters never dropped)" "$TMP/s.before" "$TMP/s.after"
 check "both controlds still run, through duplicate streams and every cut" \
 	test "$(cat /proc/${NL_CTLD_PID[0]}/comm 2>/dev/null) $(cat /proc/${NL_CTLD_PID[1]}/comm 2>/dev/null)" = "controld controld"
+# ==== both NATs become easy: the pair leaves the relay for the direct path ====
+# Path checks keep trying the published endpoints while WireGuard uses the
+# relay; once both routers preserve ports (STUN finds the new endpoints), a
+# check answers and WireGuard moves, with no /test failure and no ping lost.
+direct_both() {
+	[ "$(natlab_path 0 1) $(natlab_path 1 0)" = "direct direct" ] &&
+		! natlab_wg 0 endpoints | grep -q '127\.0\.0\.1' &&
+		! natlab_wg 1 endpoints | grep -q '127\.0\.0\.1'
+}
+direct_ok() {
+	for k in 0 1; do
+		natlab_status $k | jq -e --arg u "$(nl_url $((1 - k)))" \
+			'.peers[] | select(.url == $u) | .path == "direct" and .state == "direct" and .test.ok == true' >/dev/null || return 1
+	done
+}
+test_fails() { # the /test failures either node reported since the start of this part
+	for k in 0 1; do
+		natlab_status $k | jq -r '.peers[] | select(.test != null and .test.ok == false) | .test.at'
+	done
+}
+ping_start easy 0 1 40
+T=$(date +%s.%N)
+natlab_set_nat 0 easy && natlab_set_nat 1 easy || fail "the routers could not be changed"
+: >"$TMP/fails"
+moved=""
+for ((i = 0; i < 30; i++)); do
+	test_fails >>"$TMP/fails"
+	if direct_both; then moved=$(nl_elapsed "$T"); break; fi
+	sleep 1
+done
+if [ -n "$moved" ]; then
+	pass "with both NATs easy the pair moved from the relay to the direct path by itself ($moved s)"
+	echo "figure: relay to direct after the NATs became easy: $moved s"
+	sleep 3
+	test_fails >>"$TMP/fails"
+	check "and /test never failed on either node meanwhile ($(sort -u "$TMP/fails" | wc -l) failures)" test ! -s "$TMP/fails"
+	check "and both /status say state direct with /test passing" direct_ok
+else
+	fail "the pair did not move to the direct path within 30 s of both NATs becoming easy"
+fi
+ping_check easy "no ping lost while the pair moved from the relay to the direct path"
+
 natlab_table 0 1
 e2e_summary
