@@ -10,10 +10,22 @@
 
 #include "b64.h"
 #include "log.h"
+#include "cadence.h"
 #include "status.h"
 
-#define TEST_TIMEOUT_MS 1000
+/* Two SYN retransmissions (1 s, 3 s): one lost packet, or a busy moment on
+ * either end, is not a peer that is down. */
+#define TEST_TIMEOUT_MS 5000
+/* After new peers are applied, the first check waits this long for the
+ * handshake instead of a whole /test interval. */
+#define TEST_FIRST_MS 1000
 #define RECOMPUTE_DELAY_MS 300
+
+/* A period in seconds, jittered so that nodes started together drift apart. */
+static uint64_t period_ms(unsigned s)
+{
+	return cadence_jitter((uint64_t)s * 1000, arc4random());
+}
 
 static char *keyshort(const uint8_t *key, char *buf)
 {
@@ -54,6 +66,8 @@ static void on_setpeers(void *arg, const P2pwg__Response *r, const char *error)
 		return;
 	}
 	n->m_setpeers++;
+	if (r->changed && n->sending.n_peers)
+		loop_timer_arm(n->l, &n->t_test, TEST_FIRST_MS);
 	n->applied = n->sending;
 	n->applied_valid = true;
 	if (peerset_applied(&n->ps, &n->applied))
@@ -365,7 +379,7 @@ static void poll_now(void *arg)
 	struct node *n = arg;
 	struct fetch_opts o = https_opts(n, PEERLIST_MAX_BYTES);
 
-	loop_timer_arm(n->l, &n->t_poll, (uint64_t)n->c->poll_interval_s * 1000);
+	loop_timer_arm(n->l, &n->t_poll, period_ms(n->c->poll_interval_s));
 	if (n->list_fetch) {
 		log_debug("peer", "the previous list fetch is still running; skipping this poll");
 		return;
@@ -408,7 +422,7 @@ static void stun_now(void *arg)
 	struct node *n = arg;
 	int ret;
 
-	loop_timer_arm(n->l, &n->t_stun, (uint64_t)n->c->stun_interval_s * 1000);
+	loop_timer_arm(n->l, &n->t_stun, period_ms(n->c->stun_interval_s));
 	n->stun_last_start = loop_now(n->l);
 	ret = stunprobe_start(&n->stun, n->listen_port);
 	if (ret && ret != -EBUSY)
@@ -471,7 +485,7 @@ static void dev_now(void *arg)
 	P2pwg__Request req = P2PWG__REQUEST__INIT;
 	P2pwg__GetDevice gd = P2PWG__GET_DEVICE__INIT;
 
-	loop_timer_arm(n->l, &n->t_dev, (uint64_t)n->c->test_interval_s * 1000);
+	loop_timer_arm(n->l, &n->t_dev, period_ms(n->c->test_interval_s));
 	req.msg_case = P2PWG__REQUEST__MSG_GET_DEVICE;
 	req.get_device = &gd;
 	agentlink_call(n->agent, &req, 5000, on_device, n);
@@ -508,24 +522,30 @@ static void on_test(void *arg, const struct fetch_result *r)
 	e->test_ok = ok;
 }
 
+/* One peer per tick, in turn: each is checked once per interval, and a node's
+ * checks never all leave (and arrive at its peers) at the same instant. */
 static void test_now(void *arg)
 {
 	struct node *n = arg;
 	struct fetch_opts o = { .timeout_ms = TEST_TIMEOUT_MS, .max_bytes = 4096, .allow_http = true };
+	size_t np = n->applied_valid ? n->applied.n_peers : 0;
+	const struct mesh_peer *p;
+	struct node_entry *e;
+	char url[64];
 
-	loop_timer_arm(n->l, &n->t_test, (uint64_t)n->c->test_interval_s * 1000);
-	if (!n->applied_valid)
+	loop_timer_arm(n->l, &n->t_test,
+		       cadence_jitter(cadence_step((uint64_t)n->c->test_interval_s * 1000, np),
+				    arc4random()));
+	if (!np)
 		return;
-	for (size_t i = 0; i < n->applied.n_peers; i++) {
-		const struct mesh_peer *p = &n->applied.peers[i];
-		struct node_entry *e = node_entry_by_key(n, p->key);
-		char url[64];
-
-		if (!e || e->test)
-			continue;
-		snprintf(url, sizeof(url), "http://%s:8000/test", inet_ntoa(p->overlay));
-		e->test = fetch_start(n->l, url, &o, on_test, e);
-	}
+	if (n->test_next >= np)
+		n->test_next = 0;
+	p = &n->applied.peers[n->test_next++];
+	e = node_entry_by_key(n, p->key);
+	if (!e || e->test)
+		return;
+	snprintf(url, sizeof(url), "http://%s:8000/test", inet_ntoa(p->overlay));
+	e->test = fetch_start(n->l, url, &o, on_test, e);
 }
 
 /* ==== the agent comes and goes ==== */
