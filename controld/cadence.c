@@ -5,7 +5,7 @@ uint64_t cadence_jitter(uint64_t ms, uint32_t rnd)
 {
 	uint64_t span = ms * CADENCE_JITTER_PCT / 100;
 
-	return ms - span + (uint64_t)rnd % (2 * span + 1);
+	return ms - (uint64_t)rnd % (span + 1);
 }
 
 uint64_t cadence_step(uint64_t interval_ms, size_t n)

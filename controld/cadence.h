@@ -11,11 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* How far a jittered period may stray from its nominal value, in percent. */
+/* How much earlier than its nominal value a jittered period may end, in percent. */
 #define CADENCE_JITTER_PCT 10
 
-/* ms moved by up to CADENCE_JITTER_PCT percent either way; rnd is a random
- * 32-bit number (arc4random() in the daemon, fixed values in tests). */
+/* ms shortened by up to CADENCE_JITTER_PCT percent, never lengthened (a list
+ * change is still read within one poll interval); rnd is a random 32-bit
+ * number (arc4random() in the daemon, fixed values in tests). */
 uint64_t cadence_jitter(uint64_t ms, uint32_t rnd);
 
 /* The gap between two /test checks when n peers share interval_ms: each

@@ -20,6 +20,7 @@
  * handshake instead of a whole /test interval. */
 #define TEST_FIRST_MS 1000
 #define RECOMPUTE_DELAY_MS 300
+#define REFETCH_FIRST_MS 1000
 
 /* A period in seconds, jittered so that nodes started together drift apart. */
 static uint64_t period_ms(unsigned s)
@@ -210,6 +211,8 @@ out:
 
 /* ==== node.json of every peer, all at once ==== */
 
+static void refetch_if_unready(struct node *n);
+
 static void on_node_json(void *arg, const struct fetch_result *r)
 {
 	struct node_entry *e = arg;
@@ -255,7 +258,9 @@ static void on_node_json(void *arg, const struct fetch_result *r)
 	 * slow peer is still outstanding: a dead peer never holds the rest back. */
 	if (--n->outstanding == 0) {
 		loop_timer_disarm(n->l, &n->t_recompute);
-		recompute(n, true);
+		recompute(n, !n->refetching);
+		n->refetching = false;
+		refetch_if_unready(n);
 	} else if (!n->t_recompute.armed) {
 		loop_timer_arm(n->l, &n->t_recompute, RECOMPUTE_DELAY_MS);
 	}
@@ -266,14 +271,21 @@ static void recompute_now(void *arg)
 	recompute(arg, false);
 }
 
-static void fetch_all(struct node *n)
+/* Not ready: never read, or read before its node's STUN probe answered. */
+static bool unready(const struct node_entry *e)
+{
+	return e->url && (!e->known || !e->info.has_public);
+}
+
+/* Fetch every entry's node.json, or (only_unready) those not ready yet. */
+static void fetch_all(struct node *n, bool only_unready)
 {
 	struct fetch_opts o = https_opts(n, NODEINFO_MAX_BYTES);
 
 	for (size_t i = 0; i < n->n; i++) {
 		struct node_entry *e = &n->e[i];
 
-		if (e->fetch || !e->url)
+		if (e->fetch || !e->url || (only_unready && !unready(e)))
 			continue; /* still running from the last cycle, or no URL to fetch */
 		log_info("peer", "fetch %s", e->url);
 		e->fetch = fetch_start(n->l, e->url, &o, on_node_json, e);
@@ -281,7 +293,37 @@ static void fetch_all(struct node *n)
 			n->outstanding++;
 	}
 	if (!n->outstanding)
-		recompute(n, true);
+		recompute(n, !only_unready);
+	n->refetching = only_unready && n->outstanding;
+}
+
+static void refetch_now(void *arg)
+{
+	struct node *n = arg;
+
+	if (!n->outstanding) /* else the cycle in flight looks again when it ends */
+		fetch_all(n, true);
+}
+
+/* Nodes started together read each other before their STUN probes answer:
+ * such entries are read again after 1, 2, 4... s (up to the poll interval)
+ * instead of one whole poll later. Not a poll: leaving counts only polls. */
+static void refetch_if_unready(struct node *n)
+{
+	uint64_t poll = (uint64_t)n->c->poll_interval_s * 1000, now = loop_now(n->l);
+	bool any = false;
+
+	for (size_t i = 0; i < n->n && !any; i++)
+		any = unready(&n->e[i]);
+	if (!any) {
+		n->refetch_ms = 0;
+		return;
+	}
+	n->refetch_ms = n->refetch_ms ? n->refetch_ms * 2 : REFETCH_FIRST_MS;
+	if (n->refetch_ms < poll && (!n->t_poll.armed || n->t_poll.at > now + n->refetch_ms))
+		loop_timer_arm(n->l, &n->t_refetch, n->refetch_ms);
+	else
+		n->refetch_ms = poll;
 }
 
 /* Replace the list, keeping what we know about URLs that stay. Transfers in
@@ -371,7 +413,7 @@ static void on_list(void *arg, const struct fetch_result *r)
 		}
 	}
 	if (n->list)
-		fetch_all(n);
+		fetch_all(n, false);
 }
 
 static void poll_now(void *arg)
@@ -614,6 +656,7 @@ struct node *node_new(const struct config *c, struct loop *l)
 	n->t_stun = (struct loop_timer){ .cb = stun_now, .arg = n };
 	n->t_dev = (struct loop_timer){ .cb = dev_now, .arg = n };
 	n->t_recompute = (struct loop_timer){ .cb = recompute_now, .arg = n };
+	n->t_refetch = (struct loop_timer){ .cb = refetch_now, .arg = n };
 	loop_timer_arm(l, &n->t_poll, 0);
 	loop_timer_arm(l, &n->t_test, (uint64_t)c->test_interval_s * 1000);
 	return n;
