@@ -10,6 +10,8 @@
 # Usage: mesh.sh WGAGENT CONTROLD AGENTCTL N [--idle S] [--change]
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+# controld's defaults (natlab-lib's are shorter).
+NL_POLL=${NL_POLL:-15} NL_TEST=${NL_TEST:-10} NL_STUN=${NL_STUN:-60}
 . "$HERE/../tests/e2e/lib.sh"
 . "$HERE/../tests/e2e/natlab-lib.sh"
 B_W=$1 B_C=$2 B_CTL=$3 N=$4 IDLE=0 CHANGE=0
@@ -18,7 +20,6 @@ while [ $# -gt 0 ]; do
 	case $1 in --idle) IDLE=$2; shift ;; --change) CHANGE=1 ;; esac
 	shift
 done
-NL_POLL=${NL_POLL:-15} NL_TEST=${NL_TEST:-10} NL_STUN=${NL_STUN:-60}
 BOUND=${BENCH_BOUND:-120}
 TMP=$(mktemp -d /tmp/p2pwg-bench.XXXXXX)
 trap 'natlab_cleanup; rm -rf "$TMP"' EXIT
