@@ -68,8 +68,9 @@ int wg_device_dup(const struct wg_device *dev, struct wg_device **out)
 		p->allowedips = calloc(p->n_allowedips + 1, sizeof(*p->allowedips));
 		if (!p->allowedips)
 			goto out;
-		memcpy(p->allowedips, dev->peers[i].allowedips,
-		       p->n_allowedips * sizeof(*p->allowedips));
+		if (p->n_allowedips)
+			memcpy(p->allowedips, dev->peers[i].allowedips,
+			       p->n_allowedips * sizeof(*p->allowedips));
 	}
 	*out = d;
 	d = NULL;
