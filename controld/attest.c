@@ -820,7 +820,7 @@ void attest_metrics(struct attest *a, FILE *f)
 	for (size_t i = 0; i < a->n; i++)
 		admitted += a->p[i]->admitted;
 	fprintf(f,
-		"# HELP p2pwg_attest_quoted 1 while node.json carries this node's quote\n"
+		"# HELP p2pwg_attest_quoted 1 while node.json carries the quote of this node\n"
 		"# TYPE p2pwg_attest_quoted gauge\np2pwg_attest_quoted %d\n"
 		"# HELP p2pwg_attest_peers_admitted peers admitted by their attestation\n"
 		"# TYPE p2pwg_attest_peers_admitted gauge\np2pwg_attest_peers_admitted %zu\n"

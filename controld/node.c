@@ -12,11 +12,24 @@
 #include "b64.h"
 #include "localep.h"
 #include "log.h"
+#include "cadence.h"
 #include "relay.h"
 #include "status.h"
 
-#define TEST_TIMEOUT_MS 1000
+/* Two SYN retransmissions (1 s, 3 s): one lost packet, or a busy moment on
+ * either end, is not a peer that is down. */
+#define TEST_TIMEOUT_MS 5000
+/* After new peers are applied, the first check waits this long for the
+ * handshake instead of a whole /test interval. */
+#define TEST_FIRST_MS 1000
 #define RECOMPUTE_DELAY_MS 300
+#define REFETCH_FIRST_MS 1000
+
+/* A period in seconds, jittered so that nodes started together drift apart. */
+static uint64_t period_ms(unsigned s)
+{
+	return cadence_jitter((uint64_t)s * 1000, arc4random());
+}
 
 static char *keyshort(const uint8_t *key, char *buf)
 {
@@ -69,6 +82,8 @@ static void on_setpeers(void *arg, const P2pwg__Response *r, const char *error)
 		return;
 	}
 	n->m_setpeers++;
+	if (r->changed && n->sending.n_peers)
+		loop_timer_arm(n->l, &n->t_test, TEST_FIRST_MS);
 	n->applied = n->sending;
 	n->applied_valid = true;
 	if (peerset_applied(&n->ps, &n->applied))
@@ -222,6 +237,8 @@ out:
 
 /* ==== node.json of every peer, all at once ==== */
 
+static void refetch_if_unready(struct node *n);
+
 static void on_node_json(void *arg, const struct fetch_result *r)
 {
 	struct node_entry *e = arg;
@@ -268,7 +285,9 @@ static void on_node_json(void *arg, const struct fetch_result *r)
 	 * slow peer is still outstanding: a dead peer never holds the rest back. */
 	if (--n->outstanding == 0) {
 		loop_timer_disarm(n->l, &n->t_recompute);
-		recompute(n, true);
+		recompute(n, !n->refetching);
+		n->refetching = false;
+		refetch_if_unready(n);
 	} else if (!n->t_recompute.armed) {
 		loop_timer_arm(n->l, &n->t_recompute, RECOMPUTE_DELAY_MS);
 	}
@@ -279,14 +298,21 @@ static void recompute_now(void *arg)
 	recompute(arg, false);
 }
 
-static void fetch_all(struct node *n)
+/* Not ready: never read, or read before its node's STUN probe answered. */
+static bool unready(const struct node_entry *e)
+{
+	return e->url && (!e->known || !e->info.has_public);
+}
+
+/* Fetch every entry's node.json, or (only_unready) those not ready yet. */
+static void fetch_all(struct node *n, bool only_unready)
 {
 	struct fetch_opts o = https_opts(n, NODEINFO_MAX_BYTES);
 
 	for (size_t i = 0; i < n->n; i++) {
 		struct node_entry *e = &n->e[i];
 
-		if (e->fetch || !e->url)
+		if (e->fetch || !e->url || (only_unready && !unready(e)))
 			continue; /* still running from the last cycle, or no URL to fetch */
 		log_info("peer", "fetch %s", e->url);
 		e->fetch = fetch_start(n->l, e->url, &o, on_node_json, e);
@@ -294,7 +320,37 @@ static void fetch_all(struct node *n)
 			n->outstanding++;
 	}
 	if (!n->outstanding)
-		recompute(n, true);
+		recompute(n, !only_unready);
+	n->refetching = only_unready && n->outstanding;
+}
+
+static void refetch_now(void *arg)
+{
+	struct node *n = arg;
+
+	if (!n->outstanding) /* else the cycle in flight looks again when it ends */
+		fetch_all(n, true);
+}
+
+/* Nodes started together read each other before their STUN probes answer:
+ * such entries are read again after 1, 2, 4... s (up to the poll interval)
+ * instead of one whole poll later. Not a poll: leaving counts only polls. */
+static void refetch_if_unready(struct node *n)
+{
+	uint64_t poll = (uint64_t)n->c->poll_interval_s * 1000, now = loop_now(n->l);
+	bool any = false;
+
+	for (size_t i = 0; i < n->n && !any; i++)
+		any = unready(&n->e[i]);
+	if (!any) {
+		n->refetch_ms = 0;
+		return;
+	}
+	n->refetch_ms = n->refetch_ms ? n->refetch_ms * 2 : REFETCH_FIRST_MS;
+	if (n->refetch_ms < poll && (!n->t_poll.armed || n->t_poll.at > now + n->refetch_ms))
+		loop_timer_arm(n->l, &n->t_refetch, n->refetch_ms);
+	else
+		n->refetch_ms = poll;
 }
 
 /* Replace the list, keeping what we know about URLs that stay. Transfers in
@@ -409,7 +465,7 @@ static void take_list(struct node *n, struct peerlist *l, char *why, size_t whyl
 		}
 	}
 	if (n->list)
-		fetch_all(n);
+		fetch_all(n, false);
 }
 
 static void poll_now(void *arg)
@@ -417,7 +473,7 @@ static void poll_now(void *arg)
 	struct node *n = arg;
 	struct fetch_opts o = https_opts(n, PEERLIST_MAX_BYTES);
 
-	loop_timer_arm(n->l, &n->t_poll, (uint64_t)n->c->poll_interval_s * 1000);
+	loop_timer_arm(n->l, &n->t_poll, period_ms(n->c->poll_interval_s));
 	refresh_local(n); /* addresses come and go (DHCP, a new interface) */
 	if (n->reg) {
 		if (registry_poll(n->reg) == -EBUSY)
@@ -587,7 +643,7 @@ static void stun_now(void *arg)
 	struct node *n = arg;
 	int ret;
 
-	loop_timer_arm(n->l, &n->t_stun, (uint64_t)n->c->stun_interval_s * 1000);
+	loop_timer_arm(n->l, &n->t_stun, period_ms(n->c->stun_interval_s));
 	n->stun_last_start = loop_now(n->l);
 	ret = stunprobe_start(&n->stun, n->listen_port);
 	if (ret && ret != -EBUSY)
@@ -650,7 +706,7 @@ static void dev_now(void *arg)
 	P2pwg__Request req = P2PWG__REQUEST__INIT;
 	P2pwg__GetDevice gd = P2PWG__GET_DEVICE__INIT;
 
-	loop_timer_arm(n->l, &n->t_dev, (uint64_t)n->c->test_interval_s * 1000);
+	loop_timer_arm(n->l, &n->t_dev, period_ms(n->c->test_interval_s));
 	req.msg_case = P2PWG__REQUEST__MSG_GET_DEVICE;
 	req.get_device = &gd;
 	agentlink_call(n->agent, &req, 5000, on_device, n);
@@ -687,24 +743,30 @@ static void on_test(void *arg, const struct fetch_result *r)
 	e->test_ok = ok;
 }
 
+/* One peer per tick, in turn: each is checked once per interval, and a node's
+ * checks never all leave (and arrive at its peers) at the same instant. */
 static void test_now(void *arg)
 {
 	struct node *n = arg;
 	struct fetch_opts o = { .timeout_ms = TEST_TIMEOUT_MS, .max_bytes = 4096, .allow_http = true };
+	size_t np = n->applied_valid ? n->applied.n_peers : 0;
+	const struct mesh_peer *p;
+	struct node_entry *e;
+	char url[64];
 
-	loop_timer_arm(n->l, &n->t_test, (uint64_t)n->c->test_interval_s * 1000);
-	if (!n->applied_valid)
+	loop_timer_arm(n->l, &n->t_test,
+		       cadence_jitter(cadence_step((uint64_t)n->c->test_interval_s * 1000, np),
+				    arc4random()));
+	if (!np)
 		return;
-	for (size_t i = 0; i < n->applied.n_peers; i++) {
-		const struct mesh_peer *p = &n->applied.peers[i];
-		struct node_entry *e = node_entry_by_key(n, p->key);
-		char url[64];
-
-		if (!e || e->test)
-			continue;
-		snprintf(url, sizeof(url), "http://%s:8000/test", inet_ntoa(p->overlay));
-		e->test = fetch_start(n->l, url, &o, on_test, e);
-	}
+	if (n->test_next >= np)
+		n->test_next = 0;
+	p = &n->applied.peers[n->test_next++];
+	e = node_entry_by_key(n, p->key);
+	if (!e || e->test)
+		return;
+	snprintf(url, sizeof(url), "http://%s:8000/test", inet_ntoa(p->overlay));
+	e->test = fetch_start(n->l, url, &o, on_test, e);
 }
 
 /* ==== the agent comes and goes ==== */
@@ -805,6 +867,7 @@ struct node *node_new(const struct config *c, struct loop *l)
 	n->t_stun = (struct loop_timer){ .cb = stun_now, .arg = n };
 	n->t_dev = (struct loop_timer){ .cb = dev_now, .arg = n };
 	n->t_recompute = (struct loop_timer){ .cb = recompute_now, .arg = n };
+	n->t_refetch = (struct loop_timer){ .cb = refetch_now, .arg = n };
 	loop_timer_arm(l, &n->t_poll, 0);
 	loop_timer_arm(l, &n->t_test, (uint64_t)c->test_interval_s * 1000);
 	return n;

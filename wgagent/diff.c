@@ -2,6 +2,7 @@
 #include "diff.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool aip_equal(const struct wg_allowedip *a, const struct wg_allowedip *b)
@@ -121,6 +122,54 @@ int diff_device(const struct wg_device *cur, const struct wg_device *want,
 out:
 	wg_device_free(c);
 	return ret;
+}
+
+static void remove_peer(struct wg_device *dev, struct wg_peer *p)
+{
+	size_t i = (size_t)(p - dev->peers);
+
+	free(p->allowedips);
+	memmove(p, p + 1, (dev->n_peers - i - 1) * sizeof(*p));
+	dev->n_peers--;
+}
+
+int diff_apply(struct wg_device *dev, const struct wg_device *change)
+{
+	if (change->flags & WGDEV_HAS_PRIVATE_KEY)
+		memcpy(dev->private_key, change->private_key, WG_KEY_LEN);
+	if (change->flags & WGDEV_HAS_LISTEN_PORT)
+		dev->listen_port = change->listen_port;
+	if (change->flags & WGDEV_REPLACE_PEERS)
+		for (size_t i = dev->n_peers; i-- > 0;)
+			if (!wg_device_find_peer(change, dev->peers[i].public_key))
+				remove_peer(dev, &dev->peers[i]);
+	for (size_t i = 0; i < change->n_peers; i++) {
+		const struct wg_peer *c = &change->peers[i];
+		struct wg_peer *p = wg_device_find_peer(dev, c->public_key);
+
+		if (c->flags & WGPEER_REMOVE_ME) {
+			if (p)
+				remove_peer(dev, p);
+			continue;
+		}
+		if (!p) {
+			if (c->flags & WGPEER_UPDATE_ONLY)
+				continue;
+			p = wg_device_add_peer(dev);
+			if (!p)
+				return -ENOMEM;
+			memcpy(p->public_key, c->public_key, WG_KEY_LEN);
+		}
+		if (c->endpoint.sa.sa_family != AF_UNSPEC)
+			p->endpoint = c->endpoint;
+		if (c->flags & WGPEER_HAS_KEEPALIVE)
+			p->keepalive = c->keepalive;
+		if (c->flags & WGPEER_REPLACE_ALLOWEDIPS)
+			p->n_allowedips = 0;
+		if (copy_aips(p, c))
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 bool diff_is_empty(const struct wg_device *change)

@@ -20,6 +20,11 @@
 int diff_device(const struct wg_device *cur, const struct wg_device *want,
 		struct wg_device **change);
 
+/* Apply a change list to dev in memory, as the backends apply it to the
+ * interface: dev then describes the interface after the change without
+ * reading it again. Counters and handshake times stay as read. 0 or -ENOMEM. */
+int diff_apply(struct wg_device *dev, const struct wg_device *change);
+
 /* True if the change list changes nothing. */
 bool diff_is_empty(const struct wg_device *change);
 

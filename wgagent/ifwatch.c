@@ -7,14 +7,25 @@
 #include "log.h"
 #include "rtnl.h"
 
+/* Every read refreshes what a rebuild restores: after a change the agent
+ * reads the interface anyway (to answer), so a change needs no read-back. */
 static int wrap_get(struct wg_backend *be, const char *ifname, struct wg_device **out)
 {
 	struct ifwatch *w = be->ctx;
+	struct wg_device *copy;
+	int ret = w->real->get(w->real, ifname, out);
 
-	return w->real->get(w->real, ifname, out);
+	if (ret || wg_device_dup(*out, &copy))
+		return ret;
+	wg_device_free(w->peers);
+	wg_device_free(w->pending);
+	w->peers = copy;
+	w->pending = NULL;
+	return 0;
 }
 
-/* After a change, read the device back: its peers are what a rebuild restores. */
+/* Until the next read, a rebuild restores the peers read last and then this
+ * change, made against them. A second change before any read: read back. */
 static int wrap_set(struct wg_backend *be, const struct wg_device *change)
 {
 	struct ifwatch *w = be->ctx;
@@ -23,9 +34,13 @@ static int wrap_set(struct wg_backend *be, const struct wg_device *change)
 
 	if (ret)
 		return ret;
+	if (!w->pending && wg_device_dup(change, &w->pending) == 0)
+		return 0;
 	if (w->real->get(w->real, change->name, &now) == 0) {
 		wg_device_free(w->peers);
+		wg_device_free(w->pending);
 		w->peers = now;
+		w->pending = NULL;
 	}
 	return 0;
 }
@@ -59,14 +74,18 @@ void ifwatch_note_addr(struct ifwatch *w, const struct in_addr *addr, uint8_t le
 static int restore_peers(struct ifwatch *w)
 {
 	struct wg_device *d = w->peers;
+	int ret = 0;
 
-	if (!d)
-		return 0;
-	/* The read-back as a change list: the whole peer set, nothing else. */
-	d->flags = WGDEV_REPLACE_PEERS;
-	for (size_t i = 0; i < d->n_peers; i++)
-		d->peers[i].flags = WGPEER_REPLACE_ALLOWEDIPS | WGPEER_HAS_KEEPALIVE;
-	return w->real->set(w->real, d);
+	if (d) {
+		/* The read as a change list: the whole peer set, nothing else. */
+		d->flags = WGDEV_REPLACE_PEERS;
+		for (size_t i = 0; i < d->n_peers; i++)
+			d->peers[i].flags = WGPEER_REPLACE_ALLOWEDIPS | WGPEER_HAS_KEEPALIVE;
+		ret = w->real->set(w->real, d);
+	}
+	if (!ret && w->pending)
+		ret = w->real->set(w->real, w->pending);
+	return ret;
 }
 
 static int rebuild(struct ifwatch *w)
@@ -126,5 +145,7 @@ int ifwatch_tick(struct ifwatch *w, uint64_t now_ms, int *next_ms)
 void ifwatch_cleanup(struct ifwatch *w)
 {
 	wg_device_free(w->peers);
+	wg_device_free(w->pending);
 	w->peers = NULL;
+	w->pending = NULL;
 }

@@ -24,7 +24,8 @@ struct ifwatch {
 	const struct backend_opts *opts;
 	const uint8_t *private_key;     /* the agent's own copy */
 	uint32_t ifindex;
-	struct wg_device *peers;        /* as read at start or after the last change */
+	struct wg_device *peers;        /* as read last (at start, or by the agent) */
+	struct wg_device *pending;      /* a change made since that read, or NULL */
 	struct in_addr addr;            /* the address the agent set, if have_addr */
 	uint8_t addr_len;
 	bool have_addr;

@@ -48,6 +48,38 @@ struct wg_peer *wg_device_find_peer(const struct wg_device *dev, const uint8_t k
 	return NULL;
 }
 
+int wg_device_dup(const struct wg_device *dev, struct wg_device **out)
+{
+	struct wg_device *d = malloc(sizeof(*d));
+	int ret = -ENOMEM;
+
+	*out = NULL;
+	if (!d)
+		goto out;
+	*d = *dev;
+	d->n_peers = 0;
+	d->peers = calloc(dev->n_peers + 1, sizeof(*d->peers));
+	if (!d->peers)
+		goto out;
+	for (size_t i = 0; i < dev->n_peers; i++, d->n_peers++) {
+		struct wg_peer *p = &d->peers[i];
+
+		*p = dev->peers[i];
+		p->allowedips = calloc(p->n_allowedips + 1, sizeof(*p->allowedips));
+		if (!p->allowedips)
+			goto out;
+		if (p->n_allowedips)
+			memcpy(p->allowedips, dev->peers[i].allowedips,
+			       p->n_allowedips * sizeof(*p->allowedips));
+	}
+	*out = d;
+	d = NULL;
+	ret = 0;
+out:
+	wg_device_free(d);
+	return ret;
+}
+
 void wg_device_free(struct wg_device *dev)
 {
 	if (!dev)

@@ -83,6 +83,10 @@ int wg_peer_add_allowedip(struct wg_peer *peer, const struct wg_allowedip *aip);
 /* Find a peer by public key, or NULL. */
 struct wg_peer *wg_device_find_peer(const struct wg_device *dev, const uint8_t key[WG_KEY_LEN]);
 
+/* A deep copy of dev (its peers and their allowed IPs) in *out, freed by
+ * wg_device_free. 0 or -ENOMEM. */
+int wg_device_dup(const struct wg_device *dev, struct wg_device **out);
+
 /* Free dev and everything it owns; wipes key material. Accepts NULL. */
 void wg_device_free(struct wg_device *dev);
 

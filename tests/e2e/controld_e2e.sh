@@ -140,9 +140,9 @@ check "controld logs traffic" retry 10 grep -q "\[wg\] traffic rx=[0-9]*B tx=[0-
 # ---- /status, /metrics, /healthz ----
 ST=$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8081/status)
 check "/status shows b as direct with a passing /test" retry 10 bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8081/status | tr -d ' \n' | grep -q '\"position\":1,\"url\":\"https://198.18.0.254/b/node.json\".*\"test\":{\"ok\":true.*\"state\":\"direct\"'"
-check "/status shows this node's overlay address and agent" bash -c "echo '$ST' | tr -d ' \n' | grep -q '\"agent\":\"connected\".*\"overlay_ip\":\"10.88.0.10/32\"'"
+check "/status shows this node's overlay address and agent" bash -c 'tr -d " \n" <<<"$1" | grep -q "\"agent\":\"connected\".*\"overlay_ip\":\"10.88.0.10/32\""' _ "$ST"
 M=$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8081/metrics)
-check "/metrics: self found, one direct peer" bash -c "echo '$M' | grep -q '^p2pwg_self_found 1' && echo '$M' | grep -q '^p2pwg_peers_direct 1'"
+check "/metrics: self found, one direct peer" bash -c 'grep -q "^p2pwg_self_found 1" <<<"$1" && grep -q "^p2pwg_peers_direct 1" <<<"$1"' _ "$M"
 check "/metrics: the list is polled with ETag (304s counted)" retry 10 bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8081/metrics | grep -q 'result=\"not_modified\"} [1-9]'"
 check "/healthz answers ok" test "$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8080/healthz)" = ok
 check "other paths are 404" test "$(ip netns exec "$NS_A" curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/other)" = 404

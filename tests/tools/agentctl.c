@@ -20,6 +20,17 @@
 #include "netaddr.h"
 #include "stun.h"
 
+/* -T: how long the agent took to answer a set, for the benchmarks. */
+static int show_time;
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -34,7 +45,8 @@ static void usage(FILE *f)
 		"  garbage N                     send N random bytes as one packet, print the answer\n"
 		"  stall N                       pipeline N GetDevice requests, never read the answers,\n"
 		"                                wait (up to -t) for the agent to hang up\n"
-		"Options: -s socket (default %s), -t timeout in ms (default 5000)\n",
+		"Options: -s socket (default %s), -t timeout in ms (default 5000),\n"
+		"         -T print how long a set took the agent to answer (stderr)\n",
 		AGENT_DEFAULT_SOCKET);
 }
 
@@ -174,6 +186,7 @@ static int cmd_set(int fd, int argc, char **argv, int timeout, P2pwg__Request *r
 	struct peer_spec *specs = calloc((size_t)argc + 1, sizeof(*specs));
 	P2pwg__Peer **ptrs = calloc((size_t)argc + 1, sizeof(*ptrs));
 	P2pwg__Response *resp = NULL;
+	double t0;
 	int c, ret = 2;
 
 	if (!specs || !ptrs)
@@ -207,7 +220,10 @@ static int cmd_set(int fd, int argc, char **argv, int timeout, P2pwg__Request *r
 	sp.peers = ptrs;
 	req->msg_case = P2PWG__REQUEST__MSG_SET_PEERS;
 	req->set_peers = &sp;
+	t0 = mono_ms();
 	ret = agentclient_call(fd, req, timeout, &resp);
+	if (show_time)
+		fprintf(stderr, "set answered in %.3f ms\n", mono_ms() - t0);
 	if (ret) {
 		fprintf(stderr, "p2pwg-agentctl: %s\n", strerror(-ret));
 		ret = 1;
@@ -360,13 +376,16 @@ int main(int argc, char **argv)
 	int timeout = 5000, fd, c, ret;
 	const char *cmd;
 
-	while ((c = getopt(argc, argv, "+s:t:h")) != -1) {
+	while ((c = getopt(argc, argv, "+s:t:Th")) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
 			break;
 		case 't':
 			timeout = atoi(optarg);
+			break;
+		case 'T':
+			show_time = 1;
 			break;
 		case 'h':
 			usage(stdout);

@@ -217,6 +217,51 @@ static void test_private_key_and_port(void **state)
 	wg_device_free(want);
 }
 
+/* The reply to a SetPeers describes the interface after the change without
+ * reading it again: the change applied to the read made for the diff must be
+ * what the interface then holds (every peer, endpoint, keepalive, allowed IP). */
+static void test_change_applied_in_memory_is_the_wanted_state(void **state)
+{
+	struct wg_device *cur = wg_device_new("wg0"), *want = wg_device_new("wg0"), *c;
+	uint8_t gone[WG_KEY_LEN];
+	struct wg_peer *p;
+
+	(void)state;
+	two_peers(cur);
+	p = add_peer(cur, 3, "198.51.100.3", 51820, 25);
+	add_aip(p, "10.88.0.4", 32);
+	p = add_peer(want, 2, "203.0.113.2", 40002, 25); /* moved, keepalive on */
+	add_aip(p, "10.88.0.3", 32);
+	add_aip(p, "10.88.0.64", 26); /* taken from peer 1, which leaves */
+	p = add_peer(want, 3, NULL, 0, 25);      /* no endpoint: keeps its own */
+	add_aip(p, "10.88.0.4", 32);
+	p = add_peer(want, 4, "198.51.100.4", 51820, 25);
+	add_aip(p, "10.88.0.5", 32);
+	c = diff(cur, want);
+	assert_int_equal(diff_apply(cur, c), 0);
+
+	assert_int_equal(cur->n_peers, 3);
+	memset(gone, 1, sizeof(gone));
+	assert_null(wg_device_find_peer(cur, gone));
+	for (size_t i = 0; i < want->n_peers; i++) {
+		const struct wg_peer *w = &want->peers[i];
+		struct wg_peer *got = wg_device_find_peer(cur, w->public_key);
+
+		assert_non_null(got);
+		assert_int_equal(got->keepalive, w->keepalive);
+		assert_int_equal(got->n_allowedips, w->n_allowedips);
+		for (size_t j = 0; j < w->n_allowedips; j++)
+			assert_memory_equal(&got->allowedips[j], &w->allowedips[j], sizeof(w->allowedips[j]));
+		if (w->endpoint.sa.sa_family != AF_UNSPEC)
+			assert_true(wg_endpoint_equal(&got->endpoint, &w->endpoint));
+	}
+	assert_int_equal(ntohs(wg_device_find_peer(cur, want->peers[1].public_key)->endpoint.sin.sin_port),
+			 51820); /* peer 3 kept the endpoint the interface had */
+	wg_device_free(c);
+	wg_device_free(cur);
+	wg_device_free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_allowedips_other_order),
 		cmocka_unit_test(test_no_endpoint_keeps_current),
 		cmocka_unit_test(test_private_key_and_port),
+		cmocka_unit_test(test_change_applied_in_memory_is_the_wanted_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,161 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Discovery and memory. One namespace holds an HTTPS server (nginx, a CA of
+# its own) with P node.json files, a tenth of them on an address whose port 443
+# drops every packet (black-holed), a wgagent (wireguard-go) and a controld.
+# Discovery: controld's way (every node.json at once, one timeout each) next to
+# the prototype's way, one request after another with a 5 s timeout each (a
+# python3 urllib loop, the prototype's language; sequential.py here).
+# Memory: RSS and private memory of controld, wgagent and wireguard-go with 0,
+# 40 and P peers configured through controld.
+# Usage: discovery.sh WGAGENT CONTROLD [PEERS [TIMEOUT_S]]; prints "figure|name|value|unit".
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../tests/e2e/lib.sh"
+WGAGENT=$(readlink -f "$1") CONTROLD=$(readlink -f "$2") P=${3:-245} TO=${4:-5}
+ID=$$ TMP=$(mktemp -d /tmp/p2pwg-bench.XXXXXX)
+chmod 755 "$TMP"
+NS=bdisc$ID IFN=bd$ID DOM=bench.test
+trap 'e2e_cleanup; [ -n "${BENCH_KEEP:-}" ] && cp -r "$TMP" "$BENCH_KEEP"; rm -rf "$TMP" "/etc/netns/$NS"' EXIT
+trap 'exit 130' INT TERM
+netns_add "$NS"
+ip -n "$NS" addr add 127.0.0.2/8 dev lo 2>/dev/null
+ip netns exec "$NS" nft -f - <<NFT
+table inet bench {
+	chain in {
+		type filter hook input priority 0;
+		ip daddr 127.0.0.2 tcp dport 443 drop
+	}
+}
+NFT
+
+# The CA, a wildcard certificate, P node.json files (valid keys and public
+# addresses, as real nodes publish), and the list.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=bench CA" \
+	-keyout "$TMP/ca.key" -out "$TMP/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=gist.$DOM" \
+	-keyout "$TMP/srv.key" -out "$TMP/srv.csr" 2>/dev/null
+printf 'subjectAltName=DNS:*.%s\n' "$DOM" >"$TMP/san.ext"
+openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial -days 2 \
+	-extfile "$TMP/san.ext" -out "$TMP/srv.pem" 2>/dev/null
+chmod 644 "$TMP/ca.pem"
+mkdir -p "$TMP/www" "$TMP/nginx" "/etc/netns/$NS"
+dead=$((P / 10))
+{
+	echo "127.0.0.1 gist.$DOM"
+	for ((i = 0; i < P; i++)); do echo "127.0.0.1 n$i.$DOM"; done
+	for ((i = 0; i < dead; i++)); do echo "127.0.0.2 d$i.$DOM"; done
+} >"/etc/netns/$NS/hosts"
+for ((i = 0; i < P; i++)); do
+	printf '{"wg_pubkey": "%s", "overlay_ip": "", "wg_listen_port": 51820, "public_ip": "198.18.%d.%d", "public_port": 51820, "nat": "port-preserving", "updated_at": "2026-01-01T00:00:00+00:00"}\n' \
+		"$(wg genkey | wg pubkey)" $((1 + i / 200)) $((10 + i % 200)) >"$TMP/www/n$i.json"
+done
+list() { # N [DEAD]: N live entries, then DEAD black-holed ones
+	local i
+	{
+		for ((i = 0; i < $1; i++)); do echo "\"https://n$i.$DOM/node.json\""; done
+		for ((i = 0; i < ${2:-0}; i++)); do echo "\"https://d$i.$DOM/node.json\""; done
+	} | paste -sd, | sed 's/^/[/; s/$/]/'
+}
+{
+	nginx_head "$TMP/nginx" 2048
+	cat <<CONF
+	ssl_certificate $TMP/srv.pem;
+	ssl_certificate_key $TMP/srv.key;
+	default_type application/json;
+	keepalive_requests 10000;
+	server {
+		listen 127.0.0.1:443 ssl http2;
+		server_name "~^n(?<node>[0-9]+)\\.bench\\.test\$";
+		location = /node.json { alias $TMP/www/n\$node.json; }
+	}
+	server {
+		listen 127.0.0.1:443 ssl http2;
+		server_name gist.$DOM;
+		root $TMP/www;
+	}
+}
+CONF
+} >"$TMP/nginx/nginx.conf"
+ip netns exec "$NS" nginx -c "$TMP/nginx/nginx.conf" || exit 1
+track_pid "$(cat "$TMP/nginx/nginx.pid")" nginx
+retry 5 ip netns exec "$NS" curl -sf --cacert "$TMP/ca.pem" "https://n0.$DOM/node.json" || exit 1
+
+rss() { # PID: "rss_kib private_kib"
+	awk '/^Rss:/ { r = $2 } /^Private_(Clean|Dirty):/ { p += $2 } END { print r, p }' "/proc/$1/smaps_rollup"
+}
+metric() { ip netns exec "$NS" curl -s -m 2 http://127.0.0.1:8081/metrics | awk -v m="$1" '$1 == m { print $2 }'; }
+
+# The prototype's way.
+list $((P - dead)) $dead >"$TMP/www/list.json"
+t0=$(date +%s%N)
+ip netns exec "$NS" python3 "$HERE/sequential.py" "$TMP/ca.pem" "$TO" "$TMP/www/list.json" >"$TMP/seq.out"
+t1=$(date +%s%N)
+seq_s=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
+seq_ok=$(grep -c '^ok' "$TMP/seq.out")
+
+# wgagent, then controld with an empty list.
+agent_dir "$TMP/a"
+ip netns exec "$NS" "$WGAGENT" -U $E2E_AGENT_UID -i "$IFN" -s "$TMP/a/agent.sock" -d "$TMP/a/state" \
+	-b userspace --allow-uid 65534 --socket-group 65534 >"$TMP/a/agent.log" 2>&1 &
+track_pid $! wgagent
+APID=$!
+retry 10 test -S "$TMP/a/agent.sock" || { cat "$TMP/a/agent.log"; exit 1; }
+GOPID=$(cat "$TMP/a/wireguard-go.$IFN.pid" 2>/dev/null) && track_pid "$GOPID" wireguard-go
+echo '[]' >"$TMP/www/list.json"
+start_controld() {
+	ip netns exec "$NS" env GIST_URL="https://gist.$DOM/list.json" P2PWG_CA_BUNDLE="$TMP/ca.pem" \
+		P2PWG_AGENT_SOCKET="$TMP/a/agent.sock" P2PWG_STUN_SERVERS=127.0.0.1:3478,127.0.0.1:3479 \
+		P2PWG_POLL_INTERVAL=${1:-2} P2PWG_HTTP_TIMEOUT=$TO P2PWG_LISTEN=127.0.0.1:8080 \
+		P2PWG_SELF_URL="https://n0.$DOM/node.json" P2PWG_LOG_LEVEL=warn \
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$CONTROLD" >>"$TMP/controld.log" 2>&1 &
+	CPID=$!
+	track_pid $CPID controld
+}
+# The node itself is entry 0 (P2PWG_SELF_URL): served with the agent's key.
+self_json() {
+	local key
+	key=$(ip netns exec "$NS" wg show "$IFN" public-key)
+	sed "s|\"wg_pubkey\": \"[^\"]*\"|\"wg_pubkey\": \"$key\"|" "$TMP/www/n0.json" >"$TMP/n0.tmp" && mv "$TMP/n0.tmp" "$TMP/www/n0.json"
+}
+self_json
+mem_row() { # LABEL: RSS and private of the three processes
+	read -r cr cp <<<"$(rss $CPID)"
+	read -r ar ap <<<"$(rss $APID)"
+	read -r gr gp <<<"$(rss $GOPID)"
+	echo "figure|memory at $1 peers: controld RSS / private|$((cr / 1024)).$(((cr % 1024) * 10 / 1024)) / $((cp / 1024)).$(((cp % 1024) * 10 / 1024))|MiB"
+	echo "figure|memory at $1 peers: wgagent RSS / private|$((ar / 1024)).$(((ar % 1024) * 10 / 1024)) / $((ap / 1024)).$(((ap % 1024) * 10 / 1024))|MiB"
+	echo "figure|memory at $1 peers: wireguard-go RSS|$((gr / 1024)).$(((gr % 1024) * 10 / 1024))|MiB"
+	MEM[$1]=$cr
+}
+declare -A MEM=()
+configured() { [ "$(metric p2pwg_peers_configured)" = "$1" ]; }
+start_controld 2
+retry 10 configured 0 || { echo "controld did not start"; tail "$TMP/controld.log"; exit 1; }
+sleep 3
+mem_row 0
+# The list holds the node itself (entry 0) and its peers: P entries, P-1 peers.
+for n in 40 $((P - 1)); do
+	[ $n -lt $P ] || continue
+	list $((n + 1)) >"$TMP/www/list.json.new" && mv "$TMP/www/list.json.new" "$TMP/www/list.json"
+	retry 30 configured "$n" || echo "info|at $n: $(metric p2pwg_peers_configured) peers configured"
+	sleep 5 # a few more polls: memory settled
+	mem_row $n
+done
+[ -n "${MEM[40]:-}" ] && [ $((P - 1)) -gt 40 ] &&
+	echo "figure|controld RSS growth per peer, 40 to $((P - 1))|$(((MEM[$((P - 1))] - MEM[40]) / (P - 41)))|KiB"
+list $((P - dead)) $dead >"$TMP/www/list.json"
+
+# controld's way: a fresh controld reads the whole list of P at once.
+kill_tracked $CPID controld; wait_gone $CPID
+t0=$(date +%s%N)
+start_controld 600
+live_ok() { [ "$(metric 'p2pwg_nodejson_fetches_total{result="ok"}')" -ge $((P - dead)) ]; }
+all_done() { [ $(($(metric 'p2pwg_nodejson_fetches_total{result="ok"}') + $(metric 'p2pwg_nodejson_fetches_total{result="failed"}'))) -ge "$P" ]; }
+retry 30 live_ok; t1=$(date +%s%N)
+retry $((TO + 10)) all_done; t2=$(date +%s%N)
+echo "figure|discovery $P node.json, $dead black-holed: controld, every live one read|$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')|s"
+echo "figure|discovery $P node.json, $dead black-holed: controld, cycle over (timeouts)|$(awk -v d=$((t2 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')|s"
+echo "figure|discovery $P node.json, $dead black-holed: prototype's way (sequential, ${TO} s timeout)|$seq_s|s"
+echo "figure|discovery ratio sequential / controld (cycle over)|$(awk -v a=$seq_s -v b=$((t2 - t0)) 'BEGIN { printf "%.1f", a / (b / 1e9) }')|x"
+echo "info|sequential read $seq_ok of $P; times include controld's start and its list fetch (polled every 50-200 ms)"

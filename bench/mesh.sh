@@ -1,0 +1,96 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The mesh in the NAT lab with controld's default intervals (list 15 s, /test
+# 10 s, STUN 60 s), nodes behind alternating port-preserving and
+# port-remapping NATs: start to full mesh (every pair's /test passing, from
+# starting the agents); with --idle S, the CPU seconds and wake-ups (context
+# switches) of every daemon over S s of the steady mesh; with --change, a node
+# added to the list: until every node's agent has it configured, and until
+# every pair with it passes /test.
+# Usage: mesh.sh WGAGENT CONTROLD AGENTCTL N [--idle S] [--change]
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+# controld's defaults (natlab-lib's are shorter).
+NL_POLL=${NL_POLL:-15} NL_TEST=${NL_TEST:-10} NL_STUN=${NL_STUN:-60}
+. "$HERE/../tests/e2e/lib.sh"
+. "$HERE/../tests/e2e/natlab-lib.sh"
+B_W=$1 B_C=$2 B_CTL=$3 N=$4 IDLE=0 CHANGE=0
+shift 4
+while [ $# -gt 0 ]; do
+	case $1 in --idle) IDLE=$2; shift ;; --change) CHANGE=1 ;; esac
+	shift
+done
+BOUND=${BENCH_BOUND:-120}
+TMP=$(mktemp -d /tmp/p2pwg-bench.XXXXXX)
+trap 'natlab_cleanup; rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
+ms_since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.1f\n", a - b }'; }
+
+natlab_init $$ "$TMP" "$B_W" "$B_C" "$B_CTL" || { echo "info|the lab could not be built"; exit 1; }
+ALL=$(seq 0 $((N - 1)))
+for k in $ALL; do natlab_add_node $k "$([ $((k % 2)) = 0 ] && echo easy || echo remap)" || exit 1; done
+natlab_set_list $ALL
+T0=$(date +%s.%N)
+for k in $ALL; do natlab_start_agent $k >/dev/null || exit 1; done
+for k in $ALL; do natlab_start_controld $k; done
+# Sampled every 0.2 s or as fast as N /status reads go.
+until natlab_full_mesh $ALL; do
+	[ "$(ms_since "$T0" | cut -d. -f1)" -ge "$BOUND" ] && { echo "figure|start to full mesh, $N nodes|no mesh in $BOUND s|s"; exit 1; }
+	sleep 0.2
+done
+echo "figure|start to full mesh, $N nodes|$(ms_since "$T0")|s"
+
+# cpu PID...: utime+stime ticks and context switches of the processes, summed.
+cpu() {
+	local p t=0 w=0 a b
+	for p in "$@"; do
+		read -r a b < <(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; echo)
+		t=$((t + ${a:-0}))
+		b=$(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }')
+		w=$((w + b))
+	done
+	echo "$t $w"
+}
+if [ "$IDLE" -gt 0 ]; then
+	hz=$(getconf CLK_TCK)
+	A=() C=() G=()
+	for k in $ALL; do
+		A+=("${NL_AGENT_PID[$k]}") C+=("${NL_CTLD_PID[$k]}")
+		G+=("$(cat "$(nl_dir $k)/wireguard-go.$(nl_if $k).pid")")
+	done
+	read -r a0 aw0 <<<"$(cpu "${A[@]}")"; read -r c0 cw0 <<<"$(cpu "${C[@]}")"; read -r g0 gw0 <<<"$(cpu "${G[@]}")"
+	sleep "$IDLE"
+	read -r a1 aw1 <<<"$(cpu "${A[@]}")"; read -r c1 cw1 <<<"$(cpu "${C[@]}")"; read -r g1 gw1 <<<"$(cpu "${G[@]}")"
+	per() { awk -v t=$1 -v hz=$hz -v n=$N -v s=$IDLE 'BEGIN { printf "%.3f s (%.3f%%)", t / hz / n, 100 * t / hz / n / s }'; }
+	echo "figure|idle $IDLE s, $N-node mesh: controld CPU per node|$(per $((c1 - c0)))|"
+	echo "figure|idle $IDLE s, $N-node mesh: wgagent CPU per node|$(per $((a1 - a0)))|"
+	echo "figure|idle $IDLE s, $N-node mesh: wireguard-go CPU per node|$(per $((g1 - g0)))|"
+	echo "figure|idle $IDLE s, $N-node mesh: controld wake-ups per node|$(((cw1 - cw0) / N)) ($(((cw1 - cw0) / N / IDLE))/s)|"
+	echo "figure|idle $IDLE s, $N-node mesh: wgagent wake-ups per node|$(((aw1 - aw0) / N)) ($(((aw1 - aw0) / N / IDLE))/s)|"
+	bad=0
+	for k in $ALL; do
+		v=$(ip netns exec "$(nl_ns $k)" curl -s -m 3 http://127.0.0.1:8081/metrics | awk '$1 == "p2pwg_tests_failed_total" { print $2 }')
+		bad=$((bad + ${v:-0}))
+	done
+	echo "info|failed /test probes since start, all nodes: $bad"
+fi
+if [ "$CHANGE" = 1 ]; then
+	k=$N
+	natlab_add_node $k "$([ $((k % 2)) = 0 ] && echo easy || echo remap)" >/dev/null || exit 1
+	natlab_start_node $k >/dev/null || exit 1
+	# The newcomer is up and has published its endpoint before the list names it.
+	retry 30 bash -c "[ \"\$(ip netns exec $(nl_ns $k) curl -s -m 2 http://127.0.0.1:8080/node.json | jq -r .public_port)\" != null ]"
+	configured() {
+		local j v
+		for j in $ALL; do
+			v=$(ip netns exec "$(nl_ns $j)" curl -s -m 3 http://127.0.0.1:8081/metrics | awk '$1 == "p2pwg_peers_configured" { print $2 }')
+			[ "$v" = "$N" ] || return 1
+		done
+	}
+	T1=$(date +%s.%N)
+	natlab_set_list $ALL $k
+	until configured; do sleep 0.1; [ "$(ms_since "$T1" | cut -d. -f1)" -ge 60 ] && break; done
+	echo "figure|list change (a node added) to applied in all $N agents|$(ms_since "$T1")|s"
+	retry 60 natlab_full_mesh $ALL $k
+	echo "figure|list change to every pair with the newcomer passing /test|$(ms_since "$T1")|s"
+fi
