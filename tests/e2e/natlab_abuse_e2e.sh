@@ -87,7 +87,8 @@ echo "figure: n0 controld before the attack: VmRSS $RSS0 kB, $FD0 descriptors"
 	done
 ) >"$TMP/watch" 2>/dev/null &
 WATCH=$!
-track_pid $WATCH bash
+# The subshell's name is this script's, or bash's when run as `bash script`.
+track_pid $WATCH "$(cat /proc/$WATCH/comm)"
 snapshot $HONEST >"$TMP/s.before"
 ATTACK_S=75
 ping_start p01 0 1 $ATTACK_S; ping_start p12 1 2 $ATTACK_S; ping_start p20 2 0 $ATTACK_S
