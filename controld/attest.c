@@ -445,6 +445,21 @@ static void self_fail(struct attest *a, const char *what, const char *why)
 	quote_soon(a, QUOTE_RETRY_MS);
 }
 
+/* Whether the guest agent's answer failed before its body (transport, status,
+ * size); why says how. curl_easy_strerror, not curl's message, which varies
+ * with timings: a failure that lasts is logged once. */
+static bool ga_failed(const struct fetch_result *r, char *why, size_t size)
+{
+	if (r->code != CURLE_OK)
+		snprintf(why, size, "%s", curl_easy_strerror(r->code));
+	else if (r->status != 200)
+		snprintf(why, size, "HTTP %ld", r->status);
+	else if (r->truncated)
+		snprintf(why, size, "answer larger than %d bytes", GUESTAGENT_MAX_BYTES);
+	else
+		return false;
+	return true;
+}
 static void on_quote(void *arg, const struct fetch_result *r)
 {
 	struct attest *a = arg;
@@ -454,16 +469,9 @@ static void on_quote(void *arg, const struct fetch_result *r)
 	char *text;
 
 	a->ga_fetch = NULL;
-	/* curl_easy_strerror, not curl's message, which varies with timings: a
-	 * failure that lasts is logged once. */
-	if (r->code != CURLE_OK)
-		snprintf(why, sizeof(why), "%s", curl_easy_strerror(r->code));
-	else if (r->status != 200)
-		snprintf(why, sizeof(why), "HTTP %ld", r->status);
-	else if (r->truncated)
-		snprintf(why, sizeof(why), "answer larger than %d bytes", GUESTAGENT_MAX_BYTES);
-	else if (!guestagent_parse_quote(r->body, r->len, &q, why, sizeof(why)) &&
-		 memcmp(q.report_data, a->asked, 64))
+	if (!ga_failed(r, why, sizeof(why)) &&
+	    !guestagent_parse_quote(r->body, r->len, &q, why, sizeof(why)) &&
+	    memcmp(q.report_data, a->asked, 64))
 		snprintf(why, sizeof(why), "the quote carries other report_data than asked");
 	if (why[0]) {
 		guestagent_quote_free(&q);
@@ -511,13 +519,7 @@ static void on_info(void *arg, const struct fetch_result *r)
 	char why[200] = "";
 
 	a->ga_fetch = NULL;
-	if (r->code != CURLE_OK)
-		snprintf(why, sizeof(why), "%s", curl_easy_strerror(r->code));
-	else if (r->status != 200)
-		snprintf(why, sizeof(why), "HTTP %ld", r->status);
-	else if (r->truncated)
-		snprintf(why, sizeof(why), "answer larger than %d bytes", GUESTAGENT_MAX_BYTES);
-	else
+	if (!ga_failed(r, why, sizeof(why)))
 		guestagent_parse_info(r->body, r->len, &a->info, why, sizeof(why));
 	if (why[0]) {
 		self_fail(a, "/Info", why);

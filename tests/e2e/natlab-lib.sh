@@ -233,6 +233,16 @@ nl_nat_rules() {
 	esac
 }
 
+# nl_hosts K NS: every lab name resolves, in NS, to node K's own gateway link.
+nl_hosts() {
+	local k=$1 h=/etc/netns/$2 i
+	mkdir -p "$h" && NL_ETC+=("$h")
+	{
+		printf '127.0.0.1 localhost\n100.64.%d.1 gist.%s\n' "$k" "$NL_DOMAIN"
+		for ((i = 0; i < NL_MAX_NODES; i++)); do printf '100.64.%d.1 n%d-8080.%s\n' "$k" "$i" "$NL_DOMAIN"; done
+	} >"$h/hosts"
+}
+
 # natlab_add_node K KIND: the node's namespace, its router (unless open), the
 # links and the node's /etc/hosts. Nothing runs in it yet.
 natlab_add_node() {
@@ -295,12 +305,7 @@ NFT
 	fi
 
 	# Every lab name resolves to this node's own gateway link.
-	h=/etc/netns/$ns
-	mkdir -p "$h" && NL_ETC+=("$h")
-	{
-		printf '127.0.0.1 localhost\n100.64.%d.1 gist.%s\n' "$k" "$NL_DOMAIN"
-		for ((i = 0; i < NL_MAX_NODES; i++)); do printf '100.64.%d.1 n%d-8080.%s\n' "$k" "$i" "$NL_DOMAIN"; done
-	} >"$h/hosts"
+	nl_hosts "$k" "$ns"
 }
 
 # NAT rebinding on a remap router: the node's public port becomes PORT and the
@@ -611,7 +616,7 @@ natlab_cleanup() {
 # turned back inside. K counts as H's NAT kind.
 declare -A NL_BEHIND=()
 natlab_add_node_behind() {
-	local k=$1 host=$2 ns rns h i lan
+	local k=$1 host=$2 ns rns lan
 	[ -n "${NL_KIND[$host]:-}" ] && [ "${NL_KIND[$host]}" != open ] ||
 		{ echo "natlab: node $host has no router to share"; return 1; }
 	ns=$(nl_ns "$k") rns=$(nl_rns "$host") lan=192.168.$((100 + k))
@@ -631,12 +636,7 @@ natlab_add_node_behind() {
 	ip -n "$ns" addr add "$lan.2/24" dev eth0
 	ip -n "$ns" link set eth0 up
 	ip -n "$ns" route add default via "$lan.1"
-	h=/etc/netns/$ns
-	mkdir -p "$h" && NL_ETC+=("$h")
-	{
-		printf '127.0.0.1 localhost\n100.64.%d.1 gist.%s\n' "$k" "$NL_DOMAIN"
-		for ((i = 0; i < NL_MAX_NODES; i++)); do printf '100.64.%d.1 n%d-8080.%s\n' "$k" "$i" "$NL_DOMAIN"; done
-	} >"$h/hosts"
+	nl_hosts "$k" "$ns"
 }
 
 # natlab_add_node_double K: node K behind two port-preserving NATs, a home
