@@ -5,8 +5,8 @@
 # n2 and n3 behind port-preserving ones (direct). Over the overlay, measures
 # ping latency and iperf3 TCP throughput n0 -> n1 and n2 -> n3, and prints
 # them as figure: lines. Not a CI test (it loads the machine for ~30 s).
-# Usage: bench/relay.sh WGAGENT CONTROLD AGENTCTL   (as root; run under
-# `flock -x /work/lab.lock` or alone, so that others do not skew the figures)
+# Usage: bench/relay.sh WGAGENT CONTROLD AGENTCTL [--smoke]   (as root, with
+# nothing else loading the machine, so the figures are not skewed; --smoke: 1 s)
 # BENCH_SECONDS sets the iperf3 duration (default 5); BENCH_RELAY_RATE the
 # relay's P2PWG_RELAY_RATE (kB/s; default controld's, 12500 = 100 Mbit/s).
 set -u
@@ -17,6 +17,7 @@ HERE=$(cd "$(dirname "$0")/../tests/e2e" && pwd)
 [ "$(id -u)" = 0 ] || { echo "bench/relay.sh: needs root"; exit 1; }
 command -v iperf3 >/dev/null || { echo "bench/relay.sh: needs iperf3 (deploy/install-deps.sh)"; exit 1; }
 SECS=${BENCH_SECONDS:-5}
+[ "${4:-}" = --smoke ] && SECS=1
 TMP=$(mktemp -d /tmp/p2pwg-bench.XXXXXX)
 trap 'natlab_cleanup; rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
