@@ -33,16 +33,20 @@ retry 60 path_ok 0 1 relay || { echo "n0 -> n1 never went through the relay"; na
 retry 60 path_ok 2 3 direct || { echo "n2 -> n3 never went direct"; natlab_table 0 1 2 3; exit 1; }
 
 measure() { # NAME K J
-	local name=$1 k=$2 j=$3 ip rtt bps
+	local name=$1 k=$2 j=$3 ip rtt avg bps
 	ip="10.88.0.$((10 + j))"
 	ip netns exec "$(nl_ns "$j")" iperf3 -s -1 -B "$ip" >/dev/null 2>&1 &
 	track_pid $! iperf3
 	sleep 0.5
 	rtt=$(ip netns exec "$(nl_ns "$k")" ping -q -n -c 20 -i 0.1 "$ip" |
-		awk '/^rtt/ { split($0, a, "= "); split(a[2], b, "/"); print b[2] " ms avg, " b[1] " ms min" }')
+		awk '/^rtt/ { split($0, a, "= "); split(a[2], b, "/"); print b[2], b[1] }')
+	avg=${rtt%% *}
 	bps=$(ip netns exec "$(nl_ns "$k")" iperf3 -J -c "$ip" -t "$SECS" 2>/dev/null |
 		jq -r '.end.sum_received.bits_per_second / 1e6 | floor')
-	echo "figure: $name: ping $rtt; iperf3 TCP ${bps} Mbit/s over ${SECS} s"
+	# One line a person reads, and run.sh's "figure|name|value|unit" lines.
+	echo "figure: $name: ping ${avg:-?} ms avg, ${rtt#* } ms min; iperf3 TCP ${bps} Mbit/s over ${SECS} s"
+	echo "figure|$name: ping, average|${avg:--}|ms"
+	echo "figure|$name: iperf3 TCP over ${SECS} s|${bps:--}|Mbit/s"
 }
 measure "relay (n0 -> n1, both symmetric NAT, through the gateway)" 0 1
 measure "direct (n2 -> n3, both port-preserving NAT)" 2 3

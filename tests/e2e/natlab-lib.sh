@@ -243,6 +243,23 @@ nl_hosts() {
 	} >"$h/hosts"
 }
 
+# nl_neigh_room N: room in the kernel's neighbour (ARP) table for a lab of N
+# nodes. The table and its limits (gc_thresh1..3, 128/512/1024 by default) are
+# shared by every namespace of the host, and each node's WireGuard interface
+# holds one entry per peer it sends to: at 30 nodes the lab alone needs ~900,
+# past the soft limit, and the kernel drops packets ("neighbor table
+# overflow!": a SYN never reaches the interface, /test times out although the
+# handshakes are fresh). One machine per node, as in real use, needs ~N.
+# Raised for the lab only, and put back by natlab_cleanup.
+NL_NEIGH_SAVED=""
+NL_NEIGH_SET=0
+nl_neigh_room() {
+	local need=$(($1 * $1 + 16 * $1 + 1024)) f=/proc/sys/net/ipv4/neigh/default/gc_thresh
+	[ "$(cat ${f}3)" -ge "$need" ] && return 0
+	[ -n "$NL_NEIGH_SAVED" ] || NL_NEIGH_SAVED="$(cat ${f}1) $(cat ${f}2) $(cat ${f}3)"
+	echo $((need / 4)) >${f}1 && echo $((need / 2)) >${f}2 && echo "$need" >${f}3 && NL_NEIGH_SET=$need
+}
+
 # natlab_add_node K KIND: the node's namespace, its router (unless open), the
 # links and the node's /etc/hosts. Nothing runs in it yet.
 natlab_add_node() {
@@ -250,6 +267,7 @@ natlab_add_node() {
 	nl_kinds_ok "$kind" || { echo "natlab: unknown NAT kind '$kind' (easy, remap, symmetric, open)"; return 1; }
 	[ "$k" -ge 0 ] && [ "$k" -lt $NL_MAX_NODES ] || { echo "natlab: node number $k out of 0..$((NL_MAX_NODES - 1))"; return 1; }
 	ns=$(nl_ns "$k") rns=$(nl_rns "$k")
+	nl_neigh_room $((k + 1)) || { echo "natlab: cannot make room in the neighbour table"; return 1; }
 	NL_KIND[$k]=$kind
 	NL_PORT[$k]=$((40000 + k))
 	netns_add "$ns" || return 1
@@ -604,6 +622,13 @@ natlab_cleanup() {
 	[ "$NL_ETC_MADE" = 1 ] && rmdir /etc/netns 2>/dev/null
 	# wireguard-go removes its UAPI socket on exit; a killed one may not.
 	for k in "${!NL_AGENT_PID[@]}"; do rm -f "/var/run/wireguard/$(nl_if "$k").sock"; done
+	if [ -n "$NL_NEIGH_SAVED" ] && [ "$(cat /proc/sys/net/ipv4/neigh/default/gc_thresh3)" = "$NL_NEIGH_SET" ]; then
+		set -- $NL_NEIGH_SAVED
+		echo "$1" >/proc/sys/net/ipv4/neigh/default/gc_thresh1
+		echo "$2" >/proc/sys/net/ipv4/neigh/default/gc_thresh2
+		echo "$3" >/proc/sys/net/ipv4/neigh/default/gc_thresh3
+		NL_NEIGH_SAVED=""
+	fi
 	return 0
 }
 
