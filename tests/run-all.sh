@@ -22,7 +22,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DP2PWG_SANITIZE=ON -DP2PWG_WE
 cmake --build build-asan -j "$JOBS"
 (cd build-asan && ctest --output-on-failure -L unit)
 
-echo "== fuzzers (${FUZZ_SECONDS:=20} s each)"
+echo "== fuzzers (${FUZZ_SECONDS:=10} s each)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DP2PWG_FUZZ=ON -DP2PWG_TESTS=ON >/dev/null
 cmake --build build-fuzz -j "$JOBS"
 (cd build-fuzz && FUZZ_SECONDS=$FUZZ_SECONDS ctest --output-on-failure -L fuzz)

@@ -7,7 +7,7 @@
 # fails: /test reports a pair down only when it is down), and a node that
 # really goes down is reported down by every other node.
 # Usage: natlab_scale_e2e.sh WGAGENT CONTROLD AGENTCTL
-# NATLAB_NODES sets the size (default 30; CI runs 20), NATLAB_NAT the kinds (default
+# NATLAB_NODES sets the size (default 30, as CI runs it), NATLAB_NAT the kinds (default
 # easy,remap), NATLAB_BOUND the seconds allowed to reach the full mesh (60),
 # NATLAB_HOLD the window it must hold (60).
 set -u
