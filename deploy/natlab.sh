@@ -100,6 +100,9 @@ if retry "$WAIT" natlab_expected_ok "$NODES"; then
 else
 	MESH_OK=0
 fi
+# The pairs with a symmetric NAT go through the relay, over the gateway.
+all_pairs() { [ "$(natlab_pairs "$NODES" | wc -w)" = $((NODES * (NODES - 1))) ]; }
+if retry "$WAIT" all_pairs; then T_ALL=$(nl_elapsed "$T0"); else T_ALL=""; fi
 sleep $((NL_TEST + 1)) # one more /test round, so that pairs that cannot connect show it
 natlab_unfollow_logs
 echo
@@ -123,8 +126,13 @@ if [ $MESH_OK = 1 ]; then
 else
 	echo "natlab: NOT every pair that should connect did within $WAIT s (see the table; logs in $LABDIR/n*/)."
 fi
-[ $down_expected -gt 0 ] &&
-	echo "natlab: $down_expected of $total pairs involve a symmetric NAT and stay down: direct hole punching cannot work there, and there is no relay yet."
+if [ $down_expected -gt 0 ]; then
+	if [ -n "$T_ALL" ]; then
+		echo "natlab: the other $down_expected of $total pairs involve a symmetric NAT, where hole punching cannot work: they connected through the relay (the gateway's HTTPS path); every pair answered /test in $T_ALL s."
+	else
+		echo "natlab: NOT every pair with a symmetric NAT connected through the relay within $WAIT s (see the table)."
+	fi
+fi
 
 if [ $# -gt 0 ]; then
 	export NATLAB_PREFIX=$NL_P NATLAB_DIR=$LABDIR

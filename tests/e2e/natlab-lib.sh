@@ -565,16 +565,19 @@ natlab_table() {
 # natlab_matrix N: who reaches whom among nodes 0..N-1: "ok" when
 # the row's controld has a handshake and a passing /test to the column.
 natlab_matrix() {
-	local n=$1 k j ok row
+	local n=$1 k j ok relayed st row
 	printf '%-16s' "from \\ to"
 	for ((j = 0; j < n; j++)); do printf '%-6s' "n$j"; done
 	echo
 	for ((k = 0; k < n; k++)); do
-		ok=$(natlab_status "$k" | nl_ok_nodes)
+		st=$(natlab_status "$k")
+		ok=$(nl_ok_nodes <<<"$st") relayed=$(nl_ok_nodes '"relay"' <<<"$st")
 		row=$(printf '%-16s' "n$k (${NL_KIND[$k]})")
 		for ((j = 0; j < n; j++)); do
 			if [ $j = $k ]; then row+=$(printf '%-6s' "-")
-			else case " $ok " in *" $j "*) row+=$(printf '%-6s' ok) ;; *) row+=$(printf '%-6s' down) ;; esac
+			elif [[ " $ok " == *" $j "* ]]; then row+=$(printf '%-6s' ok)
+			elif [[ " $relayed " == *" $j "* ]]; then row+=$(printf '%-6s' relay)
+			else row+=$(printf '%-6s' down)
 			fi
 		done
 		echo "$row"
