@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "b64.h"
+#include "hex.h"
 #include "jsondoc.h"
 #include "log.h"
 #include "nodeinfo.h"
@@ -67,28 +68,6 @@ static int parse_time(const char *s, time_t *out)
 	return *out == (time_t)-1 ? -EINVAL : 0;
 }
 
-static int nibble(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : -1;
-}
-
-static bool hex_bytes(const char *s, size_t n, uint8_t *out, size_t outlen)
-{
-	if (n != 2 * outlen)
-		return false;
-	for (size_t i = 0; i < outlen; i++) {
-		int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
-}
-
 static int str_field(const json_t *o, const char *name, bool required, size_t max, char **out,
 		     char *why, size_t whylen)
 {
@@ -131,10 +110,7 @@ int attest_parse_doc(const char *buf, size_t len, struct attest_doc *out, char *
 	if ((ret = str_field(o, "quote", true, GUESTAGENT_QUOTE_MAX, &d.quote, why, whylen)))
 		goto out;
 	qn = strlen(d.quote);
-	for (size_t i = 0; i < qn && !ret; i++)
-		if (nibble(d.quote[i]) < 0)
-			ret = -EINVAL;
-	if (ret || !qn || qn % 2) {
+	if (!qn || qn % 2 || !hex_valid(d.quote, qn)) {
 		ret = reason_set(why, whylen, "attestation.quote: not hex bytes");
 		goto out;
 	}
@@ -239,7 +215,7 @@ int attest_parse_verdict(const char *buf, size_t len, struct attest_verdict *out
 
 		if (s && (!strncmp(s, "0x", 2)))
 			s += 2;
-		if (!s || !hex_bytes(s, strlen(s), vd.report_data, 64)) {
+		if (!s || strlen(s) != 128 || !hex_decode(s, vd.report_data, 64)) {
 			ret = reason_set(why, whylen, "details.report_data: not hex of 64 bytes");
 			goto out;
 		}

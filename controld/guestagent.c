@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "jsondoc.h"
 #include "reason.h"
 
@@ -41,14 +42,6 @@ bool guestagent_hex_norm(const char *s, char *out, size_t cap)
 	}
 	out[n] = '\0';
 	return true;
-}
-
-static int nibble(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : -1;
 }
 
 /* A hex id field: absent or null is "" unless required. */
@@ -115,14 +108,6 @@ static int get_str(const json_t *root, const char *name, bool required, size_t m
 	return *out ? 0 : -ENOMEM;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (nibble(s[i]) < 0)
-			return false;
-	return true;
-}
-
 int guestagent_parse_quote(const char *buf, size_t len, struct guestagent_quote *out, char *why,
 			   size_t whylen)
 {
@@ -139,7 +124,7 @@ int guestagent_parse_quote(const char *buf, size_t len, struct guestagent_quote 
 		goto out;
 	}
 	ret = get_str(root, "quote", true, GUESTAGENT_QUOTE_MAX, &q.quote, why, whylen);
-	if (!ret && (!q.quote[0] || strlen(q.quote) % 2 || !is_hex(q.quote, strlen(q.quote))))
+	if (!ret && (!q.quote[0] || strlen(q.quote) % 2 || !hex_valid(q.quote, strlen(q.quote))))
 		ret = reason_set(why, whylen, "quote: not hex bytes");
 	if (!ret)
 		ret = get_str(root, "event_log", true, GUESTAGENT_EVENTLOG_MAX, &q.event_log, why,
@@ -156,12 +141,10 @@ int guestagent_parse_quote(const char *buf, size_t len, struct guestagent_quote 
 		memmove(rd, rd + 2, n - 1);
 		n -= 2;
 	}
-	if (n % 2 || n > 128 || !is_hex(rd, n)) {
+	if (n % 2 || n > 128 || !hex_decode(rd, q.report_data, n / 2)) {
 		ret = reason_set(why, whylen, "report_data: not hex of at most 64 bytes");
 		goto out;
 	}
-	for (size_t i = 0; i < n / 2; i++)
-		q.report_data[i] = (uint8_t)(nibble(rd[2 * i]) << 4 | nibble(rd[2 * i + 1]));
 	*out = q;
 	memset(&q, 0, sizeof(q));
 out:
@@ -213,10 +196,8 @@ int guestagent_parse_key(const char *buf, size_t len, uint8_t key[32], char *why
 		ret = reason_set(why, whylen, "key: missing or not a string");
 	else if (!strncmp(s, "0x", 2))
 		s += 2;
-	if (!ret && (strlen(s) != 64 || !is_hex(s, 64)))
+	if (!ret && (strlen(s) != 64 || !hex_decode(s, k, 32)))
 		ret = reason_set(why, whylen, "key: not hex of 32 bytes");
-	for (size_t i = 0; !ret && i < 32; i++)
-		k[i] = (uint8_t)(nibble(s[2 * i]) << 4 | nibble(s[2 * i + 1]));
 	if (!ret)
 		memcpy(key, k, 32);
 	explicit_bzero(k, sizeof(k));

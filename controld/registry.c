@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "abi.h"
+#include "hex.h"
 #include "jsondoc.h"
 #include "log.h"
 #include "reason.h"
@@ -28,17 +29,6 @@ struct registry {
 	bool allow_http; /* for list entries; the RPC URL has its own rule */
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int registry_spec_parse(const char *spec, bool allow_http, char *addr, char *url, size_t urllen,
 			char *why, size_t whylen)
 {
@@ -48,7 +38,7 @@ int registry_spec_parse(const char *spec, bool allow_http, char *addr, char *url
 	if (strncmp(spec, "0x", 2) || !at || at - spec != 42)
 		return reason_set(why, whylen, "expected 0x<40 hex digits>@<JSON-RPC URL>");
 	for (int i = 2; i < 42; i++)
-		if (hexval(spec[i]) < 0)
+		if (hex_digit(spec[i]) < 0)
 			return reason_set(why, whylen, "the address is not 40 hex digits");
 	u = at + 1;
 	ulen = strlen(u);
@@ -140,11 +130,11 @@ int registry_parse_block(const char *body, size_t len, uint64_t id, uint64_t *bl
 	}
 	*block = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (hexval(h[i]) < 0) {
+		if (hex_digit(h[i]) < 0) {
 			reason_set(why, whylen, "block number is not hex");
 			goto out;
 		}
-		*block = *block << 4 | (uint64_t)hexval(h[i]);
+		*block = *block << 4 | (uint64_t)hex_digit(h[i]);
 	}
 	ret = 0;
 out:
@@ -174,14 +164,9 @@ int registry_parse_call(const char *body, size_t len, uint64_t id, uint8_t **dat
 	if (!*data)
 		goto out;
 	ret = -EINVAL;
-	for (size_t i = 0; i < hl / 2; i++) {
-		int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			reason_set(why, whylen, "return data is not hex");
-			goto out;
-		}
-		(*data)[i] = (uint8_t)(hi << 4 | lo);
+	if (!hex_decode(h, *data, hl / 2)) {
+		reason_set(why, whylen, "return data is not hex");
+		goto out;
 	}
 	*n = hl / 2;
 	ret = 0;
