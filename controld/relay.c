@@ -17,14 +17,20 @@
 
 #include "b64.h"
 #include "log.h"
+#include "cadence.h"
 #include "node.h"
 #include "relayproto.h"
 #include "resolver.h"
 
 #define TICK_MS 1000
 #define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 8000
+/* A peer that refuses (it has not read the list yet) or has no relay is
+ * dialled at most this often: every dial is a TLS connection at the gateway. */
+#define BACKOFF_MAX_MS 30000
 #define UDP_PER_WAKEUP 64
+/* Dials in flight at once: each is a TLS handshake at the gateway, and a
+ * mesh starting on a busy machine wants many at the same moment. */
+#define DIALS_MAX 4
 #define MAC_TIMEOUT_MS 3000
 /* Before a stream is up only HELLO and AUTH may arrive: a few hundred bytes. */
 #define PENDING_INPUT_MAX 4096
@@ -75,6 +81,8 @@ struct relay_link {
 	time_t up_at;
 	bool seen, said_fail;
 	uint64_t tx_bytes, rx_bytes, tx_packets, rx_packets, dropped, connects, cuts;
+	SSL_CTX *ctx; /* TLS to ctx_host, kept between dials */
+	char ctx_host[256];
 	struct relay_link *next;
 };
 
@@ -84,7 +92,9 @@ struct relay {
 	struct resolver *res;
 	struct relay_link *links;
 	struct relay_stream *streams;
-	unsigned n_pending, n_relayed;
+	unsigned n_pending, n_relayed, n_dialing;
+	/* The CA bundle, read once: reading it per dial cost more CPU than TLS. */
+	X509_STORE *store;
 	struct loop_timer tick;
 	time_t refused_logged;
 	bool said_full;
@@ -129,6 +139,12 @@ static struct relay_link *link_get(struct relay *r, const uint8_t key[32])
 	k->next = r->links;
 	r->links = k;
 	return k;
+}
+
+static void link_free(struct relay_link *k)
+{
+	SSL_CTX_free(k->ctx);
+	free(k);
 }
 
 static const struct mesh_peer *configured(struct relay *r, const uint8_t key[32])
@@ -181,7 +197,8 @@ static void schedule_redial(struct relay_link *k, struct relay *r)
 {
 	if (!k->relayed || k->up || k->dial || k->redial.armed)
 		return;
-	loop_timer_arm(r->l, &k->redial, k->backoff_ms);
+	/* Jittered: nodes started together do not all redial at one instant. */
+	loop_timer_arm(r->l, &k->redial, cadence_jitter(k->backoff_ms, arc4random()));
 	k->backoff_ms = k->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : k->backoff_ms * 2;
 }
 
@@ -223,8 +240,10 @@ static void stream_close(struct relay_stream *s, const char *why)
 			log_debug("relay", "stream %s %s ended: %s", s->dialer ? "to" : "from",
 				  keyshort(k->key, kb), why);
 		}
-		if (k->dial == s)
+		if (k->dial == s) {
 			k->dial = NULL;
+			r->n_dialing--;
+		}
 		schedule_redial(k, r);
 	} else {
 		log_debug("relay", "stream ended before it named a member: %s", why);
@@ -340,6 +359,7 @@ static bool keep_new(const struct relay_stream *old, const struct relay_stream *
 }
 
 static void start_relaying(struct relay *r, struct relay_link *k, const char *why);
+static void relay_drop(struct relay *r, struct relay_link *k, const char *why);
 
 static void stream_up(struct relay_stream *s)
 {
@@ -359,8 +379,10 @@ static void stream_up(struct relay_stream *s)
 	}
 	if (s->dead)
 		return;
-	if (k->dial == s)
+	if (k->dial == s) {
 		k->dial = NULL;
+		r->n_dialing--;
+	}
 	s->state = S_UP;
 	if (s->pending)
 		r->n_pending--;
@@ -782,22 +804,45 @@ static void on_tls(h2o_socket_t *sock, const char *err)
 	h2o_socket_read_start(sock, on_read);
 }
 
-static SSL_CTX *client_ctx(struct relay *r, const char *host)
+/* The CA bundle as one store, read at the first dial and shared by every
+ * link's context. */
+static X509_STORE *ca_store(struct relay *r)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	const char *ca = r->n->c->ca_bundle;
+	X509_STORE *st;
 
-	if (!ctx)
+	if (r->store)
+		return r->store;
+	st = X509_STORE_new();
+	if (st && (ca[0] ? X509_STORE_load_file(st, ca) : X509_STORE_set_default_paths(st)) != 1) {
+		X509_STORE_free(st);
+		st = NULL;
+	}
+	return r->store = st;
+}
+
+/* k's TLS context for host: made once and kept while the host stays, since
+ * making one (ciphers, providers) costs as much as the handshake itself. */
+static SSL_CTX *client_ctx(struct relay *r, struct relay_link *k, const char *host)
+{
+	X509_STORE *st = ca_store(r);
+	SSL_CTX *ctx;
+
+	if (k->ctx && !strcmp(k->ctx_host, host))
+		return k->ctx;
+	if (!st || strlen(host) >= sizeof(k->ctx_host) || !(ctx = SSL_CTX_new(TLS_client_method())))
 		return NULL;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* OpenSSL itself checks the chain and the name during the handshake. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	if ((ca[0] ? SSL_CTX_load_verify_locations(ctx, ca, NULL)
-		   : SSL_CTX_set_default_verify_paths(ctx)) != 1 ||
-	    X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), host, 0) != 1) {
+	SSL_CTX_set1_cert_store(ctx, st);
+	if (X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(ctx), host, 0) != 1) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	SSL_CTX_free(k->ctx);
+	k->ctx = ctx;
+	snprintf(k->ctx_host, sizeof(k->ctx_host), "%s", host);
 	return ctx;
 }
 
@@ -814,14 +859,13 @@ static void on_connect(h2o_socket_t *sock, const char *err)
 		on_tls(sock, NULL);
 		return;
 	}
-	ctx = client_ctx(s->r, s->host);
+	ctx = s->link ? client_ctx(s->r, s->link, s->host) : NULL;
 	if (!ctx) {
 		stream_close(s, "cannot set up TLS (CA bundle?)");
 		return;
 	}
 	s->state = S_TLS;
 	h2o_socket_ssl_handshake(sock, ctx, s->host, on_tls);
-	SSL_CTX_free(ctx); /* the connection holds its own reference */
 }
 
 static void on_resolved(void *arg, const struct in_addr *addr, const char *error)
@@ -884,6 +928,11 @@ static void dial(struct relay *r, struct relay_link *k)
 
 	if (!e || k->up || k->dial)
 		return;
+	if (r->n_dialing >= DIALS_MAX) {
+		/* Its turn comes when one ends; the backoff stays as it was. */
+		loop_timer_arm(r->l, &k->redial, cadence_jitter(BACKOFF_MIN_MS * 2, arc4random()));
+		return;
+	}
 	s = stream_new(r, true);
 	if (!s) {
 		schedule_redial(k, r);
@@ -892,6 +941,7 @@ static void dial(struct relay *r, struct relay_link *k)
 	s->link = k;
 	memcpy(s->peer, k->key, 32);
 	k->dial = s;
+	r->n_dialing++;
 	if (url_host(e->url, s->host, sizeof(s->host), &s->port, &s->tls)) {
 		stream_close(s, "the peer's URL has no usable host");
 		return;
@@ -1056,12 +1106,24 @@ static const char *relay_wanted(struct relay *r, const struct relay_link *k,
 	return NULL;
 }
 
+/* A relay chosen while the peer simply was not up yet (it had not read the
+ * list, its controld was starting): WireGuard found it directly before any
+ * stream came up. Dialling on would only load the gateway, and a stream
+ * coming up later would move a working session onto the relay. */
+static bool direct_first(const struct relay_link *k, const struct node_entry *e, time_t now)
+{
+	return k->relayed && !k->up && !k->connects && e && e->handshake &&
+	       now - e->handshake <= PEERSET_STALE_S && e->endpoint[0] &&
+	       strncmp(e->endpoint, "127.", 4);
+}
+
 static void on_tick(void *arg)
 {
 	struct relay *r = arg;
 	struct node *n = r->n;
 	time_t now = time(NULL);
 	struct relay_link **pp, *k;
+	bool started = false;
 
 	loop_timer_arm(r->l, &r->tick, TICK_MS);
 	if (!n->have_key || !n->applied_valid || !n->applied.found_self)
@@ -1077,8 +1139,14 @@ static void on_tick(void *arg)
 		if (!k)
 			continue;
 		k->seen = true;
-		if (!k->relayed && (why = relay_wanted(r, k, e, now)))
+		/* One new relayed peer a second: a mesh that is merely slow to form
+		 * (a busy machine, a late list) must not turn into a wave of dials. */
+		if (!started && !k->relayed && (why = relay_wanted(r, k, e, now))) {
 			start_relaying(r, k, why);
+			started = true;
+		} else if (direct_first(k, e, now)) {
+			relay_drop(r, k, "a direct session came up before any relay stream");
+		}
 		/* Whatever stopped the last dial, a relayed peer is dialled again. */
 		schedule_redial(k, r);
 	}
@@ -1090,7 +1158,7 @@ static void on_tick(void *arg)
 		}
 		stop_relaying(r, k);
 		*pp = k->next;
-		free(k);
+		link_free(k);
 	}
 }
 
@@ -1130,17 +1198,22 @@ void relay_steer(struct relay *r, struct mesh_state *s, const struct peerset *ps
 	}
 }
 
-void relay_release(struct relay *r, const uint8_t key[32])
+static void relay_drop(struct relay *r, struct relay_link *k, const char *why)
 {
-	struct relay_link *k = r ? link_find(r, key) : NULL;
 	char kb[B64_KEY_LEN + 1];
 
-	if (!k || !k->relayed)
-		return;
-	log_info("relay", "no longer relaying %s: a direct path works", keyshort(key, kb));
+	log_info("relay", "no longer relaying %s: %s", keyshort(k->key, kb), why);
 	stop_relaying(r, k);
 	k->since = time(NULL);
 	recompute_soon(r);
+}
+
+void relay_release(struct relay *r, const uint8_t key[32])
+{
+	struct relay_link *k = r ? link_find(r, key) : NULL;
+
+	if (k && k->relayed)
+		relay_drop(r, k, "a direct path works");
 }
 
 bool relay_status_peer(struct relay *r, const uint8_t key[32], const char *wg_endpoint, json_t *p)
@@ -1238,7 +1311,7 @@ void relay_free(struct relay *r)
 	while ((k = r->links)) {
 		stop_relaying(r, k);
 		r->links = k->next;
-		free(k);
+		link_free(k);
 	}
 	/* At exit: nothing runs the loop again, so no callback comes back. */
 	while (r->streams) {
@@ -1251,5 +1324,6 @@ void relay_free(struct relay *r)
 	}
 	loop_timer_remove(r->l, &r->tick);
 	resolver_free(r->res);
+	X509_STORE_free(r->store);
 	free(r);
 }

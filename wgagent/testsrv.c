@@ -139,7 +139,7 @@ static int try_bind(struct testsrv *t)
 	    /* The address may be a moment behind in the kernel; bind regardless. */
 	    setsockopt(s, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0 ||
 	    setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, t->ifname, iflen) < 0 ||
-	    bind(s, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(s, 64) < 0) {
+	    bind(s, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(s, TESTSRV_BACKLOG) < 0) {
 		ret = -errno;
 		close(s);
 		goto out;

@@ -26,6 +26,9 @@
 #define TESTSRV_PORT 8000
 #define TESTSRV_MAX_REQUEST 4096
 #define TESTSRV_MAX_CONNS 32
+/* Every peer probes every /test interval, at once after a restart: the kernel
+ * holds that many while the agent's one loop is busy with the device. */
+#define TESTSRV_BACKLOG 256
 #define TESTSRV_MAX_PER_SOURCE 4   /* connections from one address */
 #define TESTSRV_TIMEOUT_MS 1000    /* to send a whole request */
 #define TESTSRV_RETRY_MS 2000      /* between attempts to bind */
