@@ -99,6 +99,9 @@ void loop_watch_set(struct loop_watch *w, bool read, bool write);
 /* Stop watching and free w (also from within its callback); fd stays open. */
 void loop_watch_free(struct loop_watch *w);
 
+/* How many CA bundles were read (once each, whatever the number of fetches). */
+unsigned loop_ca_loads(const struct loop *l);
+
 /* Run until loop_stop() is called. */
 void loop_run(struct loop *l);
 void loop_stop(struct loop *l);
