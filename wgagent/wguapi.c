@@ -277,7 +277,13 @@ int wguapi_parse_get(const char *text, size_t len, const char *ifname, struct wg
 
 	if (!dev)
 		return -ENOMEM;
-	copy = strndup(text, len);
+	/* Not strndup: a NUL inside would make the copy shorter than the len
+	 * bytes wiped at the end. */
+	copy = malloc(len + 1);
+	if (copy) {
+		memcpy(copy, text, len);
+		copy[len] = '\0';
+	}
 	if (!copy || strlen(copy) != len) {
 		ret = copy ? -EBADMSG : -ENOMEM;
 		goto out;
