@@ -440,6 +440,7 @@ void agent_forget_device(struct agent *a)
 	wg_device_free(a->model);
 	a->model = NULL;
 	a->model_wanted = false;
+	a->model_stale = false;
 }
 
 /* Write change and keep the model in step; a failure leaves the interface
@@ -494,7 +495,9 @@ static int read_device(struct agent *a, uint64_t now_ms, struct wg_device **out,
 	int ret = a->ops.wg->get(a->ops.wg, a->cfg.ifname, &cur);
 
 	if (ret) {
-		agent_forget_device(a);
+		/* Kept, to put back once a read works: a wireguard-go that did not
+		 * answer in time changed nothing. */
+		a->model_stale = true;
 		return ret;
 	}
 	if (a->model && a->model_wanted) {
@@ -526,6 +529,7 @@ static int read_device(struct agent *a, uint64_t now_ms, struct wg_device **out,
 	wg_device_free(a->model);
 	a->model = cur;
 	a->model_read_ms = now_ms;
+	a->model_stale = false;
 	cur = NULL;
 	if (change && !diff_is_empty(change) && a->ops.wg->known)
 		a->ops.wg->known(a->ops.wg, a->model);
@@ -545,11 +549,13 @@ int agent_check_device(struct agent *a, uint64_t now_ms)
 
 	if (!a->model || !a->model_wanted)
 		return -1;
-	due = a->model_read_ms + AGENT_MODEL_MAX_AGE_MS;
+	due = a->model_stale ? now_ms : a->model_read_ms + AGENT_MODEL_MAX_AGE_MS;
 	if (now_ms < due)
 		return (int)(due - now_ms);
-	if (read_device(a, now_ms, NULL, NULL))
-		log_warn("wg", "cannot read %s to check it; SetPeers will", a->cfg.ifname);
+	if (read_device(a, now_ms, NULL, NULL)) {
+		log_warn("wg", "cannot read %s to check it; trying again in 1 s", a->cfg.ifname);
+		return 1000;
+	}
 	return AGENT_MODEL_MAX_AGE_MS;
 }
 
@@ -568,7 +574,7 @@ static void handle_set_peers(struct agent *a, const P2pwg__SetPeers *sp, struct 
 	/* The diff is made against the agent's own view: a change to one peer
 	 * writes that peer and reads nothing (a read of 245 peers costs wireguard-go
 	 * and the parse milliseconds). An unknown or old view is read first. */
-	if (!a->model || now_ms - a->model_read_ms >= AGENT_MODEL_MAX_AGE_MS) {
+	if (!a->model || a->model_stale || now_ms - a->model_read_ms >= AGENT_MODEL_MAX_AGE_MS) {
 		ret = read_device(a, now_ms, NULL, &put_back);
 		if (ret) {
 			reply_error(r, P2PWG__STATUS__FAILED, "reading %s: %s", a->cfg.ifname,

@@ -95,6 +95,7 @@ struct agent {
 	uint64_t model_read_ms; /* when a read last confirmed the model */
 	bool model_wanted;      /* the model holds a SetPeers applied: a read that
 				   differs from it is put back */
+	bool model_stale;       /* a read failed: the next SetPeers or check reads */
 };
 
 /* Set up a with its configuration, key pair and operations. */
@@ -128,7 +129,8 @@ int agent_tick(struct agent *a, uint64_t now_ms);
 void agent_forget_device(struct agent *a);
 
 /* Read the interface when the agent's view of it is AGENT_MODEL_MAX_AGE_MS
- * old, and put back the last SetPeers if someone changed it meanwhile.
+ * old (or a read failed), and put back the last SetPeers if someone changed
+ * it meanwhile.
  * Returns ms until the next check is due, or -1 if there is nothing to check. */
 int agent_check_device(struct agent *a, uint64_t now_ms);
 

@@ -33,7 +33,7 @@ static struct fake {
 	struct wg_backend be;
 	struct wg_device *dev;         /* what the "interface" holds */
 	struct wg_device *last_change; /* copy of the last set() */
-	int n_get, n_set, set_ret;
+	int n_get, get_ret, n_set, set_ret;
 	bool has_addr;
 	struct in_addr addr;
 	uint8_t addr_len;
@@ -125,6 +125,8 @@ static int fake_get(struct wg_backend *be, const char *ifname, struct wg_device 
 {
 	assert_string_equal(ifname, "p2pwg0");
 	f.n_get++;
+	if (f.get_ret)
+		return f.get_ret;
 	*out = dev_copy(f.dev);
 	return 0;
 }
@@ -1488,6 +1490,20 @@ static void test_a_read_puts_back_what_someone_else_changed(void **state)
 	assert_int_equal(dev_peer(2)->keepalive, 0);
 }
 
+/* A read that fails (wireguard-go slow to answer) keeps the applied set: the
+ * agent reads again a second later and puts back what was changed. */
+static void test_a_failed_read_is_retried_and_still_puts_back(void **state)
+{
+	expect_ok(two_peers());
+	remove_peer(f.dev, (size_t)(dev_peer(1) - f.dev->peers));
+	f.get_ret = -ETIMEDOUT;
+	assert_int_equal(get_device()->status, P2PWG__STATUS__FAILED);
+	assert_int_equal(agent_check_device(&agent, clock_ms), 1000);
+	f.get_ret = 0;
+	assert_int_equal(agent_check_device(&agent, clock_ms + 1000), AGENT_MODEL_MAX_AGE_MS);
+	assert_non_null(dev_peer(1));
+}
+
 /* Before any SetPeers the agent has nothing to put back: an adopted
  * interface's peers are left as they are until controld says. */
 static void test_a_read_before_any_set_changes_nothing(void **state)
@@ -1574,6 +1590,7 @@ int main(void)
 		T(test_stale_view_falls_back_to_a_full_read),
 		T(test_a_read_puts_back_what_someone_else_changed),
 		T(test_a_read_before_any_set_changes_nothing),
+		T(test_a_failed_read_is_retried_and_still_puts_back),
 		T(test_malformed),
 		T(test_oversize_frame_refused_before_unpacking),
 		T(test_largest_set_peers_fits_the_cap),
