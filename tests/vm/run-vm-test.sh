@@ -13,6 +13,9 @@
 # gets (default 244) and P2PWG_VM_PARAMS is a line it can read from
 # /etc/p2pwg-vm/params.
 set -u
+# The initramfs keeps these modes: the agent's user must traverse /var and /run
+# whatever umask the caller had (bench/apply.sh runs with 077).
+umask 022
 export PATH=$PATH:/usr/sbin:/sbin
 HERE=$(cd "$(dirname "$0")" && pwd)
 END_MARKER=P2PWG-VM-TEST-END
