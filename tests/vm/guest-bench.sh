@@ -29,6 +29,8 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 umask 077
+# The first line may share the console's line with the firmware's last words.
+echo "# guest up at $(cut -d' ' -f1 /proc/uptime) s, kernel $(uname -r)"
 while read -r m; do
 	insmod "/modules/$m" || echo "# insmod $m failed"
 done </modules/order
