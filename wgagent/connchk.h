@@ -34,7 +34,8 @@
 
 struct connchk_peer {
 	uint8_t key[32];
-	uint8_t mac_key[32]; /* derived from the shared secret; wiped on free */
+	uint8_t mac_key[32]; /* derived from the shared secret at first use; wiped on free */
+	uint8_t keyed;       /* 0: not derived yet, 1: mac_key ready, 2: no usable secret */
 };
 
 struct connchk_pending {
@@ -79,7 +80,7 @@ int connchk_set_peers(struct connchk *c, const uint8_t (*keys)[32], size_t n);
 
 /* Build the message from this node to peer (request, or the answer to
  * one). -ENOENT if peer is not in the set. */
-int connchk_build(const struct connchk *c, const uint8_t peer[32], bool answer,
+int connchk_build(struct connchk *c, const uint8_t peer[32], bool answer,
 		  const uint8_t txid[12], uint8_t out[CONNCHK_MSG_LEN]);
 
 /* Handle a PathCheck from client (request id): on success the check is sent
