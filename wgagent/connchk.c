@@ -112,8 +112,8 @@ static int build(const uint8_t *mac_key, const uint8_t *sender, const uint8_t *r
 	return 0;
 }
 
-int connchk_build(struct connchk *c, const uint8_t peer[32], bool answer,
-		  const uint8_t txid[12], uint8_t out[CONNCHK_MSG_LEN])
+int connchk_build(struct connchk *c, const uint8_t peer[32], bool answer, const uint8_t txid[12],
+		  uint8_t out[CONNCHK_MSG_LEN])
 {
 	const struct connchk_peer *p = keyed_peer(c, peer);
 
@@ -233,8 +233,7 @@ bool connchk_input(struct connchk *c, const uint8_t *msg, size_t len,
 		 * one that peer would build to this node. A stranger can make each
 		 * peer's MAC key derived once at most (it is kept). */
 		p = may_answer(c, now_ms) ? keyed_peer(c, msg + 24) : NULL;
-		if (!p ||
-		    build(p->mac_key, p->key, c->pub, false, msg + 8, want) ||
+		if (!p || build(p->mac_key, p->key, c->pub, false, msg + 8, want) ||
 		    CRYPTO_memcmp(want, msg, CONNCHK_MSG_LEN)) {
 			c->m_unanswered++;
 			return true;
