@@ -4,6 +4,8 @@
 # the same wireguard-go backend, each in a namespace of its own. Full: an empty
 # interface gets P peers; one-peer change: one peer's endpoint moves among P.
 # Each timing is the whole command (process start included), median of R runs.
+# Then the same on kernel WireGuard in a VM (apply-vm.sh), unless APPLY_VM=0;
+# skipped (said so) without QEMU or a cloud kernel.
 # Usage: apply.sh WGAGENT AGENTCTL [PEERS [RUNS]]; prints "figure|name|value|unit".
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -94,3 +96,19 @@ echo "figure|one-peer change among $P, wg syncconf|$ow|ms"
 echo "figure|one-peer ratio wgagent / wg syncconf|$(awk -v a=$oa -v b=$ow 'BEGIN { printf "%.2f", a / b }')|x"
 echo "figure|ip netns exec wg show (process start floor)|$noop_w|ms"
 echo "info|agent ends with $n peers listed; runs $R, median; backend wireguard-go"
+
+# Kernel WireGuard, the same figures inside the VM, with the namespaces gone.
+[ "${APPLY_VM:-1}" = 1 ] || exit 0
+e2e_cleanup
+bash "$HERE/apply-vm.sh" "$WGAGENT" "$CTL" "$P" "$R" >"$TMP/vm.out" 2>&1
+rc=$?
+grep -E '^(figure|info)\|' "$TMP/vm.out"
+case $rc in
+0) ;;
+77) echo "info|kernel rows skipped: $(grep -m1 skipped "$TMP/vm.out")" ;;
+*)
+	sed 's/^/# vm: /' "$TMP/vm.out" | tail -30
+	echo "figure|kernel (VM) apply failed (exit $rc)|-|"
+	exit 1
+	;;
+esac

@@ -32,7 +32,7 @@ struct reply {
 	P2pwg__Endpoint stun_from;
 	struct in_addr addr_buf;
 	uint8_t stun_buf[AGENT_STUN_MAX_LEN];
-	struct wg_device *dev; /* backs device's peers */
+	struct wg_device *dev; /* a read that backs device's peers, if not the model */
 	P2pwg__Peer *peers;
 	P2pwg__Peer **peer_ptrs;
 	P2pwg__Endpoint *endpoints;
@@ -98,21 +98,13 @@ static const char *keystr(const uint8_t *key, char *buf)
 
 /* ==== reading the device into a reply ==== */
 
-/* Describe the interface in r; dev, if given, is a fresh read that r takes
- * over (saves reading the interface again when nothing was changed). */
-static int fill_device(struct agent *a, struct reply *r, struct wg_device *dev)
+/* Describe dev (borrowed: it must outlive the reply) in r. */
+static int fill_device(struct agent *a, struct reply *r, const struct wg_device *dev)
 {
 	P2pwg__Device *d = &r->device;
 	size_t n_aips = 0, k = 0;
 	uint8_t len;
-	int ret;
 
-	if (!dev) {
-		ret = a->ops.wg->get(a->ops.wg, a->cfg.ifname, &dev);
-		if (ret)
-			return ret;
-	}
-	r->dev = dev;
 	p2pwg__device__init(d);
 	d->ifname = a->cfg.ifname;
 	d->backend = (char *)a->ops.wg->name;
@@ -136,12 +128,12 @@ static int fill_device(struct agent *a, struct reply *r, struct wg_device *dev)
 	if (!r->peers || !r->peer_ptrs || !r->endpoints || !r->aips || !r->aip_ptrs)
 		return -ENOMEM;
 	for (size_t i = 0; i < dev->n_peers; i++) {
-		struct wg_peer *wp = &dev->peers[i];
+		const struct wg_peer *wp = &dev->peers[i];
 		P2pwg__Peer *p = &r->peers[i];
 
 		p2pwg__peer__init(p);
 		r->peer_ptrs[i] = p;
-		p->public_key.data = wp->public_key;
+		p->public_key.data = (uint8_t *)wp->public_key;
 		p->public_key.len = WG_KEY_LEN;
 		p->keepalive = wp->keepalive;
 		p->last_handshake_sec = wp->last_handshake.tv_sec;
@@ -164,7 +156,7 @@ static int fill_device(struct agent *a, struct reply *r, struct wg_device *dev)
 		}
 		p->allowed_ips = &r->aip_ptrs[k];
 		for (size_t j = 0; j < wp->n_allowedips; j++, k++) {
-			struct wg_allowedip *w = &wp->allowedips[j];
+			const struct wg_allowedip *w = &wp->allowedips[j];
 			P2pwg__Prefix *pp = &r->aips[k];
 
 			p2pwg__prefix__init(pp);
@@ -441,29 +433,163 @@ static void set_check_peers(struct agent *a, const struct wg_device *d)
 	free(keys);
 }
 
-static void handle_set_peers(struct agent *a, const P2pwg__SetPeers *sp, struct reply *r)
+/* ==== the agent's view of the interface ==== */
+
+void agent_forget_device(struct agent *a)
+{
+	wg_device_free(a->model);
+	a->model = NULL;
+	a->model_wanted = false;
+	a->model_stale = false;
+}
+
+/* Write change and keep the model in step; a failure leaves the interface
+ * unknown (partly changed), so the next SetPeers reads it. */
+static int apply_change(struct agent *a, const struct wg_device *change)
+{
+	int ret = a->ops.wg->set(a->ops.wg, change);
+
+	if (!ret)
+		ret = diff_apply(a->model, change);
+	if (ret) {
+		agent_forget_device(a);
+		return ret;
+	}
+	if (a->ops.wg->known)
+		a->ops.wg->known(a->ops.wg, a->model);
+	return 0;
+}
+
+/* What puts back a SetPeers the read cur no longer holds: the model's peers,
+ * the agent's key and port. An endpoint counts only for a peer cur lacks: WireGuard
+ * roams, and the agent never overwrites a learnt endpoint without news. */
+static int restore_change(const struct agent *a, const struct wg_device *cur,
+			  struct wg_device **change)
+{
+	struct wg_device *want = NULL;
+	int ret = wg_device_dup(a->model, &want);
+
+	if (ret)
+		return ret;
+	want->flags = WGDEV_HAS_PRIVATE_KEY | WGDEV_HAS_LISTEN_PORT;
+	memcpy(want->private_key, a->private_key, WG_KEY_LEN);
+	want->listen_port = a->cfg.listen_port;
+	for (size_t i = 0; i < want->n_peers; i++)
+		if (wg_device_find_peer(cur, want->peers[i].public_key))
+			memset(&want->peers[i].endpoint, 0, sizeof(want->peers[i].endpoint));
+	ret = diff_device(cur, want, change);
+	wg_device_free(want);
+	return ret;
+}
+
+/*
+ * Read the interface; the read becomes the model. If the model held a
+ * SetPeers and the read differs from it (a peer removed or added by someone
+ * else, allowed IPs or keepalive changed), the SetPeers is put back first.
+ * *out, if given, gets the read (as put back), owned by the caller;
+ * *put_back, if given, whether anything was.
+ */
+static int read_device(struct agent *a, uint64_t now_ms, struct wg_device **out, bool *put_back)
+{
+	struct wg_device *cur = NULL, *change = NULL, *copy = NULL;
+	int ret = a->ops.wg->get(a->ops.wg, a->cfg.ifname, &cur);
+
+	if (ret) {
+		/* Kept, to put back once a read works: a wireguard-go that did not
+		 * answer in time changed nothing. */
+		a->model_stale = true;
+		return ret;
+	}
+	if (a->model && a->model_wanted) {
+		ret = restore_change(a, cur, &change);
+		if (ret)
+			goto out;
+		if (!diff_is_empty(change)) {
+			log_warn("wg", "%s was changed behind the agent (%zu peers differ); "
+				       "putting the last peer set back", a->cfg.ifname, change->n_peers);
+			ret = a->ops.wg->set(a->ops.wg, change);
+			if (ret) {
+				log_err("wg", "cannot put %s back: %s", a->cfg.ifname, strerror(-ret));
+				agent_forget_device(a);
+				goto out;
+			}
+			log_changes(change);
+			if (put_back)
+				*put_back = true;
+			ret = diff_apply(cur, change);
+			if (ret)
+				goto out;
+		}
+	}
+	if (out) {
+		ret = wg_device_dup(cur, &copy);
+		if (ret)
+			goto out;
+	}
+	wg_device_free(a->model);
+	a->model = cur;
+	a->model_read_ms = now_ms;
+	a->model_stale = false;
+	cur = NULL;
+	if (change && !diff_is_empty(change) && a->ops.wg->known)
+		a->ops.wg->known(a->ops.wg, a->model);
+	if (out)
+		*out = copy;
+out:
+	if (ret)
+		agent_forget_device(a);
+	wg_device_free(cur);
+	wg_device_free(change);
+	return ret;
+}
+
+int agent_check_device(struct agent *a, uint64_t now_ms)
+{
+	uint64_t due;
+
+	if (!a->model || !a->model_wanted)
+		return -1;
+	due = a->model_stale ? now_ms : a->model_read_ms + AGENT_MODEL_MAX_AGE_MS;
+	if (now_ms < due)
+		return (int)(due - now_ms);
+	if (read_device(a, now_ms, NULL, NULL)) {
+		log_warn("wg", "cannot read %s to check it; trying again in 1 s", a->cfg.ifname);
+		return 1000;
+	}
+	return AGENT_MODEL_MAX_AGE_MS;
+}
+
+static void handle_set_peers(struct agent *a, const P2pwg__SetPeers *sp, struct reply *r,
+			     uint64_t now_ms)
 {
 	struct want w = { 0 };
-	struct wg_device *cur = NULL, *change = NULL;
+	struct wg_device *change = NULL;
 	struct in_addr cur_addr;
 	uint8_t cur_len;
-	bool addr_ok;
+	bool addr_ok, put_back = false;
 	int ret;
 
 	if (check_set_peers(a, sp, &w, r))
 		goto out;
-	ret = a->ops.wg->get(a->ops.wg, a->cfg.ifname, &cur);
-	if (ret) {
-		reply_error(r, P2PWG__STATUS__FAILED, "reading %s: %s", a->cfg.ifname, strerror(-ret));
-		goto out;
+	/* The diff is made against the agent's own view: a change to one peer
+	 * writes that peer and reads nothing (a read of 245 peers costs wireguard-go
+	 * and the parse milliseconds). An unknown or old view is read first. */
+	if (!a->model || a->model_stale || now_ms - a->model_read_ms >= AGENT_MODEL_MAX_AGE_MS) {
+		ret = read_device(a, now_ms, NULL, &put_back);
+		if (ret) {
+			reply_error(r, P2PWG__STATUS__FAILED, "reading %s: %s", a->cfg.ifname,
+				    strerror(-ret));
+			goto out;
+		}
+		r->resp.changed = put_back;
 	}
-	ret = diff_device(cur, w.dev, &change);
+	ret = diff_device(a->model, w.dev, &change);
 	if (ret) {
 		reply_error(r, P2PWG__STATUS__FAILED, "out of memory");
 		goto out;
 	}
 	if (!diff_is_empty(change)) {
-		ret = a->ops.wg->set(a->ops.wg, change);
+		ret = apply_change(a, change);
 		if (ret) {
 			reply_error(r, P2PWG__STATUS__FAILED, "configuring %s: %s", a->cfg.ifname,
 				    strerror(-ret));
@@ -471,13 +597,8 @@ static void handle_set_peers(struct agent *a, const P2pwg__SetPeers *sp, struct 
 		}
 		log_changes(change);
 		r->resp.changed = true;
-		/* The read made for the diff, with the change applied, describes the
-		 * interface: no second read (milliseconds for 245 peers on wireguard-go). */
-		if (diff_apply(cur, change)) {
-			reply_error(r, P2PWG__STATUS__FAILED, "out of memory");
-			goto out;
-		}
 	}
+	a->model_wanted = true;
 	set_check_peers(a, w.dev);
 	addr_ok = a->ops.addr_get(a->ops.ctx, &cur_addr, &cur_len) == 0;
 	if (w.has_addr && (!addr_ok || cur_addr.s_addr != w.addr.s_addr || cur_len != w.addr_len)) {
@@ -497,21 +618,29 @@ static void handle_set_peers(struct agent *a, const P2pwg__SetPeers *sp, struct 
 		log_info("wg", "address removed from %s", a->cfg.ifname);
 		r->resp.changed = true;
 	}
-	ret = fill_device(a, r, cur); /* r takes cur over */
-	cur = NULL;
+	/* The model's counters and handshake times are those of its last read. */
+	ret = fill_device(a, r, a->model);
 	if (ret) {
-		reply_error(r, P2PWG__STATUS__FAILED, "reading %s: %s", a->cfg.ifname, strerror(-ret));
+		reply_error(r, P2PWG__STATUS__FAILED, "out of memory");
 		goto out;
 	}
 	r->resp.msg_case = P2PWG__RESPONSE__MSG_DEVICE;
 	r->resp.device = &r->device;
 out:
 	wg_device_free(w.dev);
-	wg_device_free(cur);
 	wg_device_free(change);
 }
 
-static void handle_hello(struct agent *a, const P2pwg__Hello *h, struct reply *r)
+/* Read the interface into r (which keeps the read) and describe it. */
+static int fill_device_read(struct agent *a, struct reply *r, uint64_t now_ms)
+{
+	int ret = read_device(a, now_ms, &r->dev, NULL);
+
+	return ret ? ret : fill_device(a, r, r->dev);
+}
+
+static void handle_hello(struct agent *a, const P2pwg__Hello *h, struct reply *r,
+			 uint64_t now_ms)
 {
 	int ret;
 
@@ -520,7 +649,7 @@ static void handle_hello(struct agent *a, const P2pwg__Hello *h, struct reply *r
 			    h->version, P2PWG__PROTOCOL_VERSION__PROTOCOL_CURRENT);
 		return;
 	}
-	ret = fill_device(a, r, NULL);
+	ret = fill_device_read(a, r, now_ms);
 	if (ret) {
 		reply_error(r, P2PWG__STATUS__FAILED, "reading %s: %s", a->cfg.ifname, strerror(-ret));
 		return;
@@ -534,9 +663,9 @@ static void handle_hello(struct agent *a, const P2pwg__Hello *h, struct reply *r
 	r->resp.hello = &r->hello;
 }
 
-static void handle_get_device(struct agent *a, struct reply *r)
+static void handle_get_device(struct agent *a, struct reply *r, uint64_t now_ms)
 {
-	int ret = fill_device(a, r, NULL);
+	int ret = fill_device_read(a, r, now_ms);
 
 	if (ret) {
 		reply_error(r, P2PWG__STATUS__FAILED, "reading %s: %s", a->cfg.ifname, strerror(-ret));
@@ -734,6 +863,7 @@ void agent_init(struct agent *a, const struct agent_config *cfg, const struct ag
 void agent_cleanup(struct agent *a)
 {
 	explicit_bzero(a->private_key, WG_KEY_LEN);
+	agent_forget_device(a);
 	connchk_free(&a->chk);
 }
 
@@ -766,13 +896,13 @@ void agent_handle(struct agent *a, int client, const uint8_t *buf, size_t len, s
 	r.resp.id = req->id;
 	switch (req->msg_case) {
 	case P2PWG__REQUEST__MSG_HELLO:
-		handle_hello(a, req->hello, &r);
+		handle_hello(a, req->hello, &r, now_ms);
 		break;
 	case P2PWG__REQUEST__MSG_GET_DEVICE:
-		handle_get_device(a, &r);
+		handle_get_device(a, &r, now_ms);
 		break;
 	case P2PWG__REQUEST__MSG_SET_PEERS:
-		handle_set_peers(a, req->set_peers, &r);
+		handle_set_peers(a, req->set_peers, &r, now_ms);
 		break;
 	case P2PWG__REQUEST__MSG_STUN_EXCHANGE:
 		deferred = handle_stun(a, client, req->stun_exchange, &r, now_ms);

@@ -25,6 +25,11 @@
 #define AGENT_STUN_MAX_PENDING 8
 #define AGENT_STUN_MAX_LEN 548 /* fits any path's minimum MTU */
 #define AGENT_STUN_MAX_TIMEOUT_MS 5000
+/* A SetPeers trusts the agent's own view of the interface for this long after
+ * a read confirmed it; then it reads the interface again (and puts back what
+ * someone else changed). controld's GetDevice, every /test interval, confirms
+ * it sooner. */
+#define AGENT_MODEL_MAX_AGE_MS 30000
 
 /*
  * The largest request the agent unpacks. protobuf-c allocates a struct per
@@ -84,6 +89,13 @@ struct agent {
 	uint8_t public_key[WG_KEY_LEN];
 	struct agent_stun_pending stun[AGENT_STUN_MAX_PENDING];
 	struct connchk chk; /* path checks; see connchk.h */
+	/* The interface as the agent knows it: its last read with every change
+	 * applied since. NULL: unknown, the next SetPeers reads it. */
+	struct wg_device *model;
+	uint64_t model_read_ms; /* when a read last confirmed the model */
+	bool model_wanted;      /* the model holds a SetPeers applied: a read that
+				   differs from it is put back */
+	bool model_stale;       /* a read failed: the next SetPeers or check reads */
 };
 
 /* Set up a with its configuration, key pair and operations. */
@@ -111,6 +123,16 @@ void agent_stun_input(struct agent *a, const uint8_t *msg, size_t len,
 /* Answer expired exchanges with TIMEOUT. Returns ms until the next deadline,
  * or -1 if none is pending. */
 int agent_tick(struct agent *a, uint64_t now_ms);
+
+/* The interface may have changed behind the agent (rebuilt, recreated): drop
+ * the agent's view of it, so the next SetPeers reads it in full. */
+void agent_forget_device(struct agent *a);
+
+/* Read the interface when the agent's view of it is AGENT_MODEL_MAX_AGE_MS
+ * old (or a read failed), and put back the last SetPeers if someone changed
+ * it meanwhile.
+ * Returns ms until the next check is due, or -1 if there is nothing to check. */
+int agent_check_device(struct agent *a, uint64_t now_ms);
 
 /* A client went away: forget its pending exchanges. */
 void agent_client_gone(struct agent *a, int client);

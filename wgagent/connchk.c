@@ -36,12 +36,25 @@ void connchk_free(struct connchk *c)
 	c->n_peers = 0;
 }
 
-static const struct connchk_peer *peer_by_key(const struct connchk *c, const uint8_t *key)
+static struct connchk_peer *peer_by_key(const struct connchk *c, const uint8_t *key)
 {
 	for (size_t i = 0; i < c->n_peers; i++)
 		if (!memcmp(c->peers[i].key, key, 32))
 			return &c->peers[i];
 	return NULL;
+}
+
+/* A peer with its MAC key, derived on first use: an X25519 for each of 245
+ * peers was most of a full SetPeers' time (and far more under emulation);
+ * most peers are never checked before the next change. NULL if key is not a
+ * peer, or a low-order key with no shared secret. */
+static const struct connchk_peer *keyed_peer(struct connchk *c, const uint8_t *key)
+{
+	struct connchk_peer *p = peer_by_key(c, key);
+
+	if (p && !p->keyed)
+		p->keyed = pairkey_derive(c->priv, p->key, KEY_LABEL, p->mac_key) == 0 ? 1 : 2;
+	return p && p->keyed == 1 ? p : NULL;
 }
 
 int connchk_set_peers(struct connchk *c, const uint8_t (*keys)[32], size_t n)
@@ -58,9 +71,7 @@ int connchk_set_peers(struct connchk *c, const uint8_t (*keys)[32], size_t n)
 			p[k++] = *old;
 			continue;
 		}
-		memcpy(p[k].key, keys[i], 32);
-		if (pairkey_derive(c->priv, keys[i], KEY_LABEL, p[k].mac_key) == 0)
-			k++;
+		memcpy(p[k++].key, keys[i], 32);
 	}
 	connchk_free(c);
 	c->peers = p;
@@ -101,10 +112,10 @@ static int build(const uint8_t *mac_key, const uint8_t *sender, const uint8_t *r
 	return 0;
 }
 
-int connchk_build(const struct connchk *c, const uint8_t peer[32], bool answer,
-		  const uint8_t txid[12], uint8_t out[CONNCHK_MSG_LEN])
+int connchk_build(struct connchk *c, const uint8_t peer[32], bool answer, const uint8_t txid[12],
+		  uint8_t out[CONNCHK_MSG_LEN])
 {
-	const struct connchk_peer *p = peer_by_key(c, peer);
+	const struct connchk_peer *p = keyed_peer(c, peer);
 
 	if (!p)
 		return -ENOENT;
@@ -140,7 +151,7 @@ int connchk_request(struct connchk *c, int client, uint64_t id, const P2pwg__Pat
 		snprintf(why, whylen, "txid must be 12 bytes and peer_key 32");
 		return P2PWG__STATUS__INVALID;
 	}
-	if (!peer_by_key(c, pc->peer_key.data)) {
+	if (!keyed_peer(c, pc->peer_key.data)) {
 		snprintf(why, whylen, "peer_key is not a peer of the last SetPeers");
 		return P2PWG__STATUS__INVALID;
 	}
@@ -219,10 +230,10 @@ bool connchk_input(struct connchk *c, const uint8_t *msg, size_t len,
 		return false;
 	if (msg[0] == 0x00 && msg[1] == 0x01) {
 		/* The sender's key is only compared: the request must equal the
-		 * one that peer would build to this node. */
-		p = peer_by_key(c, msg + 24);
-		if (!p || !may_answer(c, now_ms) ||
-		    build(p->mac_key, p->key, c->pub, false, msg + 8, want) ||
+		 * one that peer would build to this node. A stranger can make each
+		 * peer's MAC key derived once at most (it is kept). */
+		p = may_answer(c, now_ms) ? keyed_peer(c, msg + 24) : NULL;
+		if (!p || build(p->mac_key, p->key, c->pub, false, msg + 8, want) ||
 		    CRYPTO_memcmp(want, msg, CONNCHK_MSG_LEN)) {
 			c->m_unanswered++;
 			return true;
@@ -241,7 +252,7 @@ bool connchk_input(struct connchk *c, const uint8_t *msg, size_t len,
 		    s->to.sin_addr.s_addr != from->sin_addr.s_addr ||
 		    s->to.sin_port != from->sin_port)
 			continue;
-		p = peer_by_key(c, s->peer);
+		p = keyed_peer(c, s->peer);
 		if (!p || build(p->mac_key, p->key, c->pub, true, s->txid, want) ||
 		    CRYPTO_memcmp(want, msg, CONNCHK_MSG_LEN))
 			return true; /* a forgery does not end the check */

@@ -34,7 +34,8 @@
 
 struct connchk_peer {
 	uint8_t key[32];
-	uint8_t mac_key[32]; /* derived from the shared secret; wiped on free */
+	uint8_t mac_key[32]; /* derived from the shared secret at first use; wiped on free */
+	uint8_t keyed;       /* 0: not derived yet, 1: mac_key ready, 2: no usable secret */
 };
 
 struct connchk_pending {
@@ -73,14 +74,15 @@ void connchk_init(struct connchk *c, const struct connchk_ops *ops, const uint8_
 void connchk_free(struct connchk *c);
 
 /* The peers whose checks are answered and may be sent: keys[0..n). Keys
- * already known keep their derived key; a key without a usable shared secret
- * (a low-order point) is left out. 0 or -ENOMEM (the old set stays). */
+ * already known keep their derived key; a new key's is derived at its first
+ * check, and one without a usable shared secret (a low-order point) is then
+ * refused. 0 or -ENOMEM (the old set stays). */
 int connchk_set_peers(struct connchk *c, const uint8_t (*keys)[32], size_t n);
 
 /* Build the message from this node to peer (request, or the answer to
- * one). -ENOENT if peer is not in the set. */
-int connchk_build(const struct connchk *c, const uint8_t peer[32], bool answer,
-		  const uint8_t txid[12], uint8_t out[CONNCHK_MSG_LEN]);
+ * one). -ENOENT if peer is not in the set or has no usable shared secret. */
+int connchk_build(struct connchk *c, const uint8_t peer[32], bool answer, const uint8_t txid[12],
+		  uint8_t out[CONNCHK_MSG_LEN]);
 
 /* Handle a PathCheck from client (request id): on success the check is sent
  * and pending (answered later through ops.reply), 0 is returned. Else a

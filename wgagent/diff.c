@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "diff.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,42 @@ out:
 	return ret;
 }
 
+/* The address WireGuard keeps: host bits cleared, as its trie stores it. */
+static struct wg_allowedip masked(const struct wg_allowedip *a)
+{
+	struct wg_allowedip m = *a;
+
+	if (m.family == AF_INET) {
+		m.ip4.s_addr &= m.cidr ? htonl(~0U << (32 - m.cidr)) : 0;
+	} else {
+		for (unsigned i = 0; i < 16; i++) {
+			unsigned bits = m.cidr > i * 8 ? m.cidr - i * 8 : 0;
+
+			m.ip6.s6_addr[i] &= bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+		}
+	}
+	return m;
+}
+
+/* Give aip to p alone: WireGuard moves an allowed IP to the peer that gets it. */
+static int take_aip(struct wg_device *dev, struct wg_peer *p, const struct wg_allowedip *aip)
+{
+	struct wg_allowedip m = masked(aip);
+
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		struct wg_peer *o = &dev->peers[i];
+
+		for (size_t j = 0; j < o->n_allowedips; j++)
+			if (aip_equal(&o->allowedips[j], &m)) {
+				memmove(&o->allowedips[j], &o->allowedips[j + 1],
+					(o->n_allowedips - j - 1) * sizeof(m));
+				o->n_allowedips--;
+				break;
+			}
+	}
+	return wg_peer_add_allowedip(p, &m);
+}
+
 static void remove_peer(struct wg_device *dev, struct wg_peer *p)
 {
 	size_t i = (size_t)(p - dev->peers);
@@ -166,8 +203,9 @@ int diff_apply(struct wg_device *dev, const struct wg_device *change)
 			p->keepalive = c->keepalive;
 		if (c->flags & WGPEER_REPLACE_ALLOWEDIPS)
 			p->n_allowedips = 0;
-		if (copy_aips(p, c))
-			return -ENOMEM;
+		for (size_t j = 0; j < c->n_allowedips; j++)
+			if (take_aip(dev, p, &c->allowedips[j]))
+				return -ENOMEM;
 	}
 	return 0;
 }

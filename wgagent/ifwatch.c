@@ -45,12 +45,27 @@ static int wrap_set(struct wg_backend *be, const struct wg_device *change)
 	return 0;
 }
 
+/* The agent's own view after its change: what a rebuild restores, with no
+ * read-back however many changes follow. */
+static void wrap_known(struct wg_backend *be, const struct wg_device *dev)
+{
+	struct ifwatch *w = be->ctx;
+	struct wg_device *copy;
+
+	if (wg_device_dup(dev, &copy))
+		return; /* the pending change or a read-back still covers it */
+	wg_device_free(w->peers);
+	wg_device_free(w->pending);
+	w->peers = copy;
+	w->pending = NULL;
+}
+
 void ifwatch_init(struct ifwatch *w, const struct backend_opts *opts, struct wg_backend *real,
 		  uint32_t ifindex, const uint8_t *private_key)
 {
 	memset(w, 0, sizeof(*w));
 	w->wrap = (struct wg_backend){
-		.name = real->name, .get = wrap_get, .set = wrap_set, .ctx = w
+		.name = real->name, .get = wrap_get, .set = wrap_set, .known = wrap_known, .ctx = w
 	};
 	w->real = real;
 	w->opts = opts;

@@ -478,6 +478,7 @@ static void stun_input_one(void *ctx, const uint8_t *msg, size_t len,
 static void rebuilt(struct state *st)
 {
 	st->ifindex = st->watch.ifindex;
+	agent_forget_device(&st->agent); /* restored by the watcher, read by the next SetPeers */
 	testsrv_bind(&st->test, NULL);
 	if (st->watch.have_addr)
 		testsrv_bind(&st->test, &st->watch.addr); /* a failure is logged and retried */
@@ -497,6 +498,8 @@ static int run(struct state *st, int lfd, int sfd)
 		if (ifwatch_tick(&st->watch, now, &t3) == 1)
 			rebuilt(st);
 		timeout = timeout < 0 || t3 < timeout ? t3 : timeout;
+		t3 = agent_check_device(&st->agent, now);
+		timeout = timeout < 0 || (t3 >= 0 && t3 < timeout) ? t3 : timeout;
 
 		pfd[P_SIG] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[P_LISTEN] = (struct pollfd){ .fd = lfd, .events = POLLIN };

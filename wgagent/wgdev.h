@@ -99,12 +99,15 @@ const char *wg_endpoint_str(const union wg_endpoint *ep, char *buf, size_t len);
 /*
  * A WireGuard backend: kernel generic netlink or wireguard-go's UAPI.
  * get() reads the whole device; set() applies a change list.
- * Both return 0 or a negative errno.
+ * Both return 0 or a negative errno. known(), optional, tells a wrapper what
+ * the caller knows the device holds after its last set() (dev is borrowed),
+ * so it need not read it back.
  */
 struct wg_backend {
 	const char *name; /* "kernel" or "userspace" */
 	int (*get)(struct wg_backend *be, const char *ifname, struct wg_device **out);
 	int (*set)(struct wg_backend *be, const struct wg_device *change);
+	void (*known)(struct wg_backend *be, const struct wg_device *dev);
 	void *ctx;
 };
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +46,8 @@ static void usage(FILE *f)
 		"  garbage N                     send N random bytes as one packet, print the answer\n"
 		"  stall N                       pipeline N GetDevice requests, never read the answers,\n"
 		"                                wait (up to -t) for the agent to hang up\n"
+		"  time CMD [ARGS]               run CMD (no agent needed), print its wall time (stderr);\n"
+		"                                for benchmarks where no date +%%N is at hand (the VM)\n"
 		"Options: -s socket (default %s), -t timeout in ms (default 5000),\n"
 		"         -T print how long a set took the agent to answer (stderr)\n",
 		AGENT_DEFAULT_SOCKET);
@@ -366,6 +369,30 @@ static int cmd_stall(int fd, unsigned long n, int timeout, P2pwg__Request *req)
 	return 0;
 }
 
+/* Run argv, wait for it; its exit status, and its wall time on stderr. */
+static int cmd_time(char **argv)
+{
+	double t0 = mono_ms();
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0) {
+		perror("fork");
+		return 1;
+	}
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		perror(argv[0]);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) < 0) {
+		perror("waitpid");
+		return 1;
+	}
+	fprintf(stderr, "%s ran in %.3f ms\n", argv[0], mono_ms() - t0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *sock = AGENT_DEFAULT_SOCKET;
@@ -400,6 +427,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind];
+	if (!strcmp(cmd, "time") && optind + 1 < argc)
+		return cmd_time(argv + optind + 1);
 	ret = agentclient_connect(sock, &fd);
 	if (ret) {
 		fprintf(stderr, "p2pwg-agentctl: cannot connect to %s: %s\n", sock, strerror(-ret));

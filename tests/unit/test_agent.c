@@ -33,7 +33,7 @@ static struct fake {
 	struct wg_backend be;
 	struct wg_device *dev;         /* what the "interface" holds */
 	struct wg_device *last_change; /* copy of the last set() */
-	int n_set, set_ret;
+	int n_get, get_ret, n_set, set_ret;
 	bool has_addr;
 	struct in_addr addr;
 	uint8_t addr_len;
@@ -47,6 +47,7 @@ static struct fake {
 } f;
 
 static struct agent agent;
+static uint64_t clock_ms; /* the monotonic clock the agent is handed */
 static const uint8_t priv_key[WG_KEY_LEN] = { [0 ... 31] = 0x11 };
 static const uint8_t pub_key[WG_KEY_LEN] = { [0 ... 31] = 0x99 };
 
@@ -123,6 +124,9 @@ static void apply(struct wg_device *d, const struct wg_device *c)
 static int fake_get(struct wg_backend *be, const char *ifname, struct wg_device **out)
 {
 	assert_string_equal(ifname, "p2pwg0");
+	f.n_get++;
+	if (f.get_ret)
+		return f.get_ret;
 	*out = dev_copy(f.dev);
 	return 0;
 }
@@ -185,6 +189,7 @@ static int setup(void **state)
 				 .stun_send = fake_stun_send, .reply = fake_reply };
 
 	memset(&f, 0, sizeof(f));
+	clock_ms = 1000;
 	f.be = (struct wg_backend){ .name = "kernel", .get = fake_get, .set = fake_set };
 	f.dev = wg_device_new("p2pwg0");
 	f.dev->flags = WGDEV_HAS_PRIVATE_KEY | WGDEV_HAS_PUBLIC_KEY | WGDEV_HAS_LISTEN_PORT;
@@ -320,7 +325,7 @@ static uint64_t next_id = 100;
 
 static void handle_raw(const uint8_t *buf, size_t len, size_t full_len)
 {
-	agent_handle(&agent, CLIENT, buf, len, full_len, 1000);
+	agent_handle(&agent, CLIENT, buf, len, full_len, clock_ms);
 }
 
 /* Send req; the agent must answer at once, to us, with the same id. */
@@ -850,6 +855,11 @@ static void test_change_one_endpoint(void **state)
 	assert_int_equal(p->rx_bytes, 333);
 	assert_int_equal(ntohs(p->endpoint.sin.sin_port), 4000);
 	assert_int_equal(p->n_allowedips, 2);
+	/* The answer describes the interface without reading it: counters as
+	 * of the agent's last read; GetDevice reads them. */
+	assert_int_equal(resp_peer(resp->device, 1)->rx_bytes, 0);
+	assert_int_equal(resp_peer(resp->device, 2)->endpoint->port, 4000);
+	resp = get_device();
 	assert_int_equal(resp_peer(resp->device, 1)->rx_bytes, 111);
 	assert_int_equal(resp_peer(resp->device, 2)->endpoint->port, 4000);
 	free(r);
@@ -1336,6 +1346,177 @@ static void test_relay_auth(void **state)
 	still_serving();
 }
 
+/* ==== the agent's own view: no read for a change ==== */
+
+/* 245 peers, peer n at 10.88.0.(n + 1), endpoint port 51820 + port_delta for
+ * peer 7 only. */
+static struct treq *many_peers(unsigned port_delta)
+{
+	struct treq *r = set_peers("10.88.0.1", 24);
+	char ip[32];
+
+	for (unsigned n = 1; n <= AGENT_MAX_PEERS; n++) {
+		struct tpeer *t = add_peer(r, n);
+
+		snprintf(ip, sizeof(ip), "10.88.0.%u", n + 1);
+		peer_aip(t, ip, 32);
+		snprintf(ip, sizeof(ip), "198.18.%u.%u", n / 200, n % 200 + 1);
+		peer_ep(t, ip, 51820 + (n == 7 ? port_delta : 0));
+		t->p.keepalive = 25;
+	}
+	return r;
+}
+
+/* A one-peer change among 245 writes that one peer and reads nothing: the
+ * agent diffs against what it applied last (a read of 245 peers from
+ * wireguard-go and its parse were most of a one-peer change's time). */
+static void test_one_peer_change_writes_that_peer_without_reading(void **state)
+{
+	struct treq *r = many_peers(0);
+	P2pwg__Response *resp;
+	int gets;
+
+	expect_ok(r);
+	assert_int_equal(f.dev->n_peers, AGENT_MAX_PEERS);
+	gets = f.n_get;
+	r = many_peers(1);
+	resp = call(&r->req);
+	assert_int_equal(resp->status, OK);
+	assert_true(resp->changed);
+	assert_int_equal(f.n_get, gets);
+	assert_int_equal(f.last_change->n_peers, 1);
+	assert_int_equal(f.last_change->flags, 0);
+	assert_memory_equal(f.last_change->peers[0].public_key, r->peers[6].key, WG_KEY_LEN);
+	assert_int_equal(f.last_change->peers[0].flags, WGPEER_UPDATE_ONLY);
+	assert_int_equal(ntohs(dev_peer(7)->endpoint.sin.sin_port), 51821);
+	assert_int_equal(resp->device->n_peers, AGENT_MAX_PEERS);
+	assert_int_equal(resp_peer(resp->device, 7)->endpoint->port, 51821);
+	free(r);
+
+	/* And back, and the same again: still no read; the last changes nothing. */
+	expect_ok(many_peers(0));
+	r = many_peers(0);
+	assert_false(call(&r->req)->changed);
+	free(r);
+	assert_int_equal(f.n_get, gets);
+	assert_int_equal(f.n_set, 3);
+}
+
+/* The view goes stale: after AGENT_MODEL_MAX_AGE_MS, after the interface was
+ * rebuilt (agent_forget_device) or after a failed write, a SetPeers reads the
+ * interface in full, and so puts back what someone else changed. */
+static void test_stale_view_falls_back_to_a_full_read(void **state)
+{
+	struct treq *r = two_peers();
+	uint8_t stray[WG_KEY_LEN];
+	struct wg_peer *p;
+	int gets;
+
+	expect_ok(r);
+	/* Someone removes peer 1 behind the agent. Fresh view: not seen. */
+	remove_peer(f.dev, (size_t)(dev_peer(1) - f.dev->peers));
+	gets = f.n_get;
+	r = two_peers();
+	assert_false(call(&r->req)->changed);
+	assert_int_equal(f.n_get, gets);
+	assert_null(dev_peer(1));
+	free(r);
+
+	/* Old view: read, and peer 1 is back with its endpoint. */
+	clock_ms += AGENT_MODEL_MAX_AGE_MS;
+	r = two_peers();
+	assert_true(call(&r->req)->changed);
+	free(r);
+	assert_int_equal(f.n_get, gets + 1);
+	assert_non_null(dev_peer(1));
+	assert_int_equal(ntohs(dev_peer(1)->endpoint.sin.sin_port), 51820);
+
+	/* A rebuilt interface: read at once, a stray peer removed. */
+	p = wg_device_add_peer(f.dev);
+	key_of(99, stray);
+	memcpy(p->public_key, stray, WG_KEY_LEN);
+	agent_forget_device(&agent);
+	r = two_peers();
+	assert_true(call(&r->req)->changed);
+	free(r);
+	assert_int_equal(f.n_get, gets + 2);
+	assert_null(dev_peer(99));
+
+	/* A failed write leaves the interface unknown: the retry reads it. */
+	r = two_peers();
+	peer_ep(&r->peers[0], "203.0.113.9", 9);
+	f.set_ret = -EIO;
+	assert_int_equal(call(&r->req)->status, P2PWG__STATUS__FAILED);
+	f.set_ret = 0;
+	assert_int_equal(call(&r->req)->status, OK);
+	assert_int_equal(f.n_get, gets + 3);
+	assert_int_equal(ntohs(dev_peer(1)->endpoint.sin.sin_port), 9);
+	free(r);
+}
+
+/* A read (controld's GetDevice, or the agent's own check when its view is
+ * AGENT_MODEL_MAX_AGE_MS old) that finds the applied set changed puts it
+ * back at once: a removed peer returns, a stray one goes, a roamed endpoint
+ * stays. */
+static void test_a_read_puts_back_what_someone_else_changed(void **state)
+{
+	struct wg_peer *p;
+	int sets;
+
+	expect_ok(two_peers());
+	sets = f.n_set;
+	remove_peer(f.dev, (size_t)(dev_peer(1) - f.dev->peers));
+	p = wg_device_add_peer(f.dev);
+	key_of(99, p->public_key);
+	dev_peer(2)->endpoint.sin.sin_port = htons(4444); /* roamed */
+	assert_int_equal(get_device()->device->n_peers, 2);
+	assert_int_equal(f.n_set, sets + 1);
+	assert_non_null(dev_peer(1));
+	assert_null(dev_peer(99));
+	assert_int_equal(ntohs(dev_peer(2)->endpoint.sin.sin_port), 4444);
+
+	/* Nothing changed: a read writes nothing. */
+	get_device();
+	assert_int_equal(f.n_set, sets + 1);
+
+	/* Without controld: the agent's check, once its view is old. */
+	assert_int_equal(agent_check_device(&agent, clock_ms), AGENT_MODEL_MAX_AGE_MS);
+	dev_peer(2)->keepalive = 7;
+	assert_int_equal(agent_check_device(&agent, clock_ms + 1000), AGENT_MODEL_MAX_AGE_MS - 1000);
+	assert_int_equal(f.n_set, sets + 1);
+	assert_int_equal(agent_check_device(&agent, clock_ms + AGENT_MODEL_MAX_AGE_MS),
+			 AGENT_MODEL_MAX_AGE_MS);
+	assert_int_equal(f.n_set, sets + 2);
+	assert_int_equal(dev_peer(2)->keepalive, 0);
+}
+
+/* A read that fails (wireguard-go slow to answer) keeps the applied set: the
+ * agent reads again a second later and puts back what was changed. */
+static void test_a_failed_read_is_retried_and_still_puts_back(void **state)
+{
+	expect_ok(two_peers());
+	remove_peer(f.dev, (size_t)(dev_peer(1) - f.dev->peers));
+	f.get_ret = -ETIMEDOUT;
+	assert_int_equal(get_device()->status, P2PWG__STATUS__FAILED);
+	assert_int_equal(agent_check_device(&agent, clock_ms), 1000);
+	f.get_ret = 0;
+	assert_int_equal(agent_check_device(&agent, clock_ms + 1000), AGENT_MODEL_MAX_AGE_MS);
+	assert_non_null(dev_peer(1));
+}
+
+/* Before any SetPeers the agent has nothing to put back: an adopted
+ * interface's peers are left as they are until controld says. */
+static void test_a_read_before_any_set_changes_nothing(void **state)
+{
+	struct wg_peer *p = wg_device_add_peer(f.dev);
+
+	key_of(99, p->public_key);
+	get_device();
+	assert_int_equal(agent_check_device(&agent, 99999999), -1);
+	assert_int_equal(f.n_set, 0);
+	assert_non_null(dev_peer(99));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* PathCheck goes through the request table: refused for a key that is not a
@@ -1405,6 +1586,11 @@ int main(void)
 		T(test_backend_failure),
 		T(test_change_one_endpoint),
 		T(test_remove_one_peer),
+		T(test_one_peer_change_writes_that_peer_without_reading),
+		T(test_stale_view_falls_back_to_a_full_read),
+		T(test_a_read_puts_back_what_someone_else_changed),
+		T(test_a_read_before_any_set_changes_nothing),
+		T(test_a_failed_read_is_retried_and_still_puts_back),
 		T(test_malformed),
 		T(test_oversize_frame_refused_before_unpacking),
 		T(test_largest_set_peers_fits_the_cap),

@@ -254,6 +254,32 @@ static void test_request_limits(void **state)
 	assert_int_equal(ask(&A, B.pub, b_addr, txid, 0), P2PWG__STATUS__INVALID);
 }
 
+/* A SetPeers of many peers derives no key (an X25519 each was most of a
+ * 245-peer apply); a peer's key is derived at its first check, once, and a
+ * peer kept by the next SetPeers keeps it. A low-order key is refused then. */
+static void test_keys_derived_at_first_use_only(void **state)
+{
+	uint8_t keys[3][32], low[32] = {0}, txid[12] = "keyed-first!";
+
+	memcpy(keys[0], C.pub, 32);
+	memcpy(keys[1], B.pub, 32);
+	memcpy(keys[2], low, 32);
+	assert_int_equal(connchk_set_peers(&A.c, (const uint8_t(*)[32])keys, 3), 0);
+	assert_int_equal(A.c.n_peers, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(A.c.peers[i].keyed, 0);
+	assert_int_equal(ask(&A, B.pub, b_addr, TXID, 0), 0);
+	assert_int_equal(A.c.peers[1].keyed, 1);
+	assert_int_equal(A.c.peers[0].keyed, 0);
+	assert_int_equal(ask(&A, low, b_addr, txid, 0), P2PWG__STATUS__INVALID);
+	assert_int_equal(A.c.peers[2].keyed, 2);
+	assert_int_equal(connchk_set_peers(&A.c, (const uint8_t(*)[32])keys + 1, 1), 0);
+	assert_int_equal(A.c.peers[0].keyed, 1);
+	/* And the check still verifies at B. */
+	assert_true(connchk_input(&B.c, A.sent, A.sent_len, &a_addr, 0));
+	assert_int_equal(B.n_sent, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +292,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_answers_rate_limited, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keys_derived_at_first_use_only, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,6 +262,35 @@ static void test_change_applied_in_memory_is_the_wanted_state(void **state)
 	wg_device_free(want);
 }
 
+/* The agent's view of the interface follows WireGuard: an allowed IP given to
+ * one peer leaves the peer that had it, and is kept without host bits. A view
+ * that kept it on both would differ from every read and be "put back" forever. */
+static void test_apply_moves_an_allowed_ip_as_wireguard_does(void **state)
+{
+	struct wg_device *dev = wg_device_new("wg0"), *change = wg_device_new("wg0");
+	struct wg_peer *p;
+	uint8_t key[WG_KEY_LEN];
+
+	(void)state;
+	two_peers(dev);
+	p = add_peer(change, 3, "198.51.100.3", 51820, 0);
+	p->flags = WGPEER_REPLACE_ALLOWEDIPS;
+	add_aip(p, "10.88.0.2", 32);
+	add_aip(p, "10.88.1.77", 24);
+	assert_int_equal(diff_apply(dev, change), 0);
+	memset(key, 1, sizeof(key));
+	p = wg_device_find_peer(dev, key);
+	assert_int_equal(p->n_allowedips, 1); /* 10.88.0.2 moved to peer 3 */
+	assert_int_equal(p->allowedips[0].ip4.s_addr, inet_addr("10.88.0.64"));
+	memset(key, 3, sizeof(key));
+	p = wg_device_find_peer(dev, key);
+	assert_int_equal(p->n_allowedips, 2);
+	assert_int_equal(p->allowedips[0].ip4.s_addr, inet_addr("10.88.0.2"));
+	assert_int_equal(p->allowedips[1].ip4.s_addr, inet_addr("10.88.1.0"));
+	wg_device_free(dev);
+	wg_device_free(change);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +301,7 @@ int main(void)
 		cmocka_unit_test(test_no_endpoint_keeps_current),
 		cmocka_unit_test(test_private_key_and_port),
 		cmocka_unit_test(test_change_applied_in_memory_is_the_wanted_state),
+		cmocka_unit_test(test_apply_moves_an_allowed_ip_as_wireguard_does),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,12 +7,20 @@
 # The guest's check lines become this script's output and exit code.
 # Usage: run-vm-test.sh WGAGENT AGENTCTL
 # Environment: P2PWG_VM_KVER picks a kernel version from /lib/modules;
-# P2PWG_VM_TIMEOUT bounds the VM's run in seconds (default 240).
+# P2PWG_VM_TIMEOUT bounds the VM's run in seconds (default 240);
+# P2PWG_VM_GUEST runs another guest script as /init (bench/apply-vm.sh uses
+# tests/vm/guest-bench.sh), P2PWG_VM_DUMMIES sets how many dummy keys it
+# gets (default 244) and P2PWG_VM_PARAMS is a line it can read from
+# /etc/p2pwg-vm/params.
 set -u
+# The initramfs keeps these modes: the agent's user must traverse /var and /run
+# whatever umask the caller had (bench/apply.sh runs with 077).
+umask 022
 export PATH=$PATH:/usr/sbin:/sbin
 HERE=$(cd "$(dirname "$0")" && pwd)
 END_MARKER=P2PWG-VM-TEST-END
-N_DUMMIES=244
+N_DUMMIES=${P2PWG_VM_DUMMIES:-244}
+GUEST=${P2PWG_VM_GUEST:-$HERE/guest-test.sh}
 
 if [ $# -ne 2 ]; then
 	echo "usage: $0 WGAGENT AGENTCTL" >&2
@@ -108,7 +116,8 @@ grep -q wireguard "$ROOT/modules/order" 2>/dev/null || die "no wireguard module 
  for _ in $(seq $N_DUMMIES); do wg genkey | wg pubkey; done) >"$ROOT/etc/p2pwg-vm/dummy-keys"
 [ "$(sort -u "$ROOT/etc/p2pwg-vm/dummy-keys" | wc -l)" -eq $N_DUMMIES ] || die "cannot make dummy keys"
 
-install -m 755 "$HERE/guest-test.sh" "$ROOT/init"
+echo "${P2PWG_VM_PARAMS:-}" >"$ROOT/etc/p2pwg-vm/params"
+install -m 755 "$GUEST" "$ROOT/init" || die "cannot install $GUEST as /init"
 (cd "$ROOT" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) >"$WORK/initramfs.cpio" ||
 	die "cpio failed"
 echo "# kernel $KERNEL, initramfs $(du -h "$WORK/initramfs.cpio" | cut -f1), $(wc -l <"$ROOT/modules/order") modules"
