@@ -25,6 +25,8 @@
 /* The agent's view is read this often while a peer awaits a prompt check. */
 #define DEV_PROMPT_MS 1000
 #define RECOMPUTE_DELAY_MS 300
+/* A quiet peer's node.json is read on one poll in this many (see fetch_all). */
+#define QUIET_POLLS 4
 /* Peers started together answer within a few hundred ms of each other (a
  * STUN round trip, their list read): look again that soon, then back off. */
 #define REFETCH_FIRST_MS 250
@@ -66,6 +68,7 @@ static void prompt_new_peers(struct node *n);
 static bool handshake_fresh(const struct node_entry *e, time_t now);
 static void prompt_at(struct node *n, struct node_entry *e, uint64_t ms);
 static void prompt_arm(struct node *n);
+static const struct mesh_peer *applied_peer(const struct node *n, const uint8_t *key);
 
 /* The one place that decides the path WireGuard gets for a peer: a candidate
  * that answered a check (lan before direct), in *ep. PATHCHECK_NONE: nothing
@@ -311,16 +314,40 @@ static bool unready(const struct node_entry *e)
 	return e->url && (!e->known || !e->info.has_public);
 }
 
-/* Fetch every entry's node.json, or (only_unready) those not ready yet. */
+/* A peer whose tunnel works as its node.json says: configured at its
+ * position, handshake fresh, /test passing, a checked path answering. */
+static bool quiet(struct node *n, size_t i, time_t now)
+{
+	const struct node_entry *e = &n->e[i];
+	const struct mesh_peer *p;
+	struct sockaddr_in ep;
+
+	if (!e->known || !e->info.has_public || e->error[0] || !e->test_ok ||
+	    !handshake_fresh(e, now) || !n->applied.found_self)
+		return false;
+	p = applied_peer(n, e->info.wg_pubkey);
+	return p && p->index == i && choose_path(n, e, &ep) != PATHCHECK_NONE;
+}
+
+/* Fetch every entry's node.json, or (only_unready) those not ready yet. A
+ * quiet peer is read on every QUIET_POLLS-th poll only (each its own turn):
+ * the server closes idle connections, so every read is a new TLS connection,
+ * and those were most of an idle node's CPU. Anything amiss (a failed /test,
+ * a stale handshake, no checked path, the relay) reads it every poll again. */
 static void fetch_all(struct node *n, bool only_unready)
 {
 	struct fetch_opts o = https_opts(n, NODEINFO_MAX_BYTES);
+	time_t now = time(NULL);
 
+	if (!only_unready)
+		n->polls++;
 	for (size_t i = 0; i < n->n; i++) {
 		struct node_entry *e = &n->e[i];
 
 		if (e->fetch || !e->url || (only_unready && !unready(e)))
 			continue; /* still running from the last cycle, or no URL to fetch */
+		if (!only_unready && (n->polls + i) % QUIET_POLLS && quiet(n, i, now))
+			continue;
 		log_info("peer", "fetch %s", e->url);
 		e->fetch = fetch_start(n->l, e->url, &o, on_node_json, e);
 		if (e->fetch)

@@ -101,6 +101,7 @@ struct node {
 	struct loop_timer t_refetch;
 	uint64_t refetch_ms; /* the wait before reading unready entries again */
 	bool refetching;     /* the fetches in flight are such a re-read */
+	uint64_t polls;      /* list reads that fetched node.json (fetch_all) */
 	time_t started;
 	uint64_t m_list_ok, m_list_fail, m_list_304, m_node_ok, m_node_fail, m_setpeers,
 		m_setpeers_fail, m_stun, m_stun_fail, m_test_ok, m_test_fail;
