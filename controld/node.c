@@ -853,13 +853,16 @@ static void on_test(void *arg, const struct fetch_result *r)
 	e->test_ok = ok;
 }
 
-/* Start e's /test to p, unless one is in flight. */
+/* Start e's /test to p, unless one is in flight or WireGuard knows no
+ * endpoint for p: a packet then makes wireguard-go attempt a handshake it
+ * cannot send, which still holds its next attempt back 5 s (REKEY_TIMEOUT),
+ * past the moment the endpoint arrives. Its arrival brings a prompt check. */
 static void test_start(struct node *n, struct node_entry *e, const struct mesh_peer *p)
 {
 	struct fetch_opts o = { .timeout_ms = TEST_TIMEOUT_MS, .max_bytes = 4096, .allow_http = true };
 	char url[64];
 
-	if (e->test)
+	if (e->test || (!p->has_endpoint && !e->endpoint[0]))
 		return;
 	e->test_overlay = p->overlay;
 	snprintf(url, sizeof(url), "http://%s:8000/test", inet_ntoa(p->overlay));
