@@ -7,6 +7,9 @@
 # switches) of every daemon over S s of the steady mesh; with --change, a node
 # added to the list: until every node's agent has it configured, and until
 # every pair with it passes /test.
+# BENCH_TRACE=DIR keeps a timeline: every controld's log with each line's
+# seconds since start (DIR/n<K>.log), and at the end each node's /status and
+# `wg show latest-handshakes` (DIR/n<K>.status, DIR/n<K>.hs, DIR/t0).
 # Usage: mesh.sh WGAGENT CONTROLD AGENTCTL N [--idle S] [--change]
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,23 +25,53 @@ while [ $# -gt 0 ]; do
 done
 BOUND=${BENCH_BOUND:-120}
 TMP=$(mktemp -d /tmp/p2pwg-bench.XXXXXX)
-trap 'natlab_cleanup; rm -rf "$TMP"' EXIT
+TRACE=${BENCH_TRACE:-}
+trap 'trace_end; natlab_cleanup; rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 ms_since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.1f\n", a - b }'; }
+
+# trace_start K: node K's log lines, stamped as they are written.
+TRACERS=()
+trace_start() {
+	local f
+	f=$(nl_dir "$1")/controld.log
+	: >>"$f"
+	tail -n +1 -F "$f" 2>/dev/null > >(perl -MTime::HiRes=time -ne \
+		'BEGIN { $| = 1 } printf "%.3f %s", time() - '"$T0"', $_' >"$TRACE/n$1.log") &
+	TRACERS+=($!)
+}
+trace_end() {
+	local k p
+	[ -n "$TRACE" ] || return 0
+	for k in $(seq 0 $((N - 1))); do
+		ip netns exec "$(nl_ns $k)" curl -s -m 3 http://127.0.0.1:8081/status >"$TRACE/n$k.status" 2>/dev/null
+		natlab_wg $k latest-handshakes >"$TRACE/n$k.hs" 2>/dev/null
+	done
+	echo "$T0" >"$TRACE/t0"
+	# Each perl ends at the end of its tail's output.
+	for p in "${TRACERS[@]}"; do kill_tracked "$p" tail; done
+}
 
 natlab_init $$ "$TMP" "$B_W" "$B_C" "$B_CTL" || { echo "info|the lab could not be built"; exit 1; }
 ALL=$(seq 0 $((N - 1)))
 for k in $ALL; do natlab_add_node $k "$([ $((k % 2)) = 0 ] && echo easy || echo remap)" || exit 1; done
 natlab_set_list $ALL
 T0=$(date +%s.%N)
+[ -z "$TRACE" ] || { mkdir -p "$TRACE"; for k in $ALL; do trace_start $k; done; }
 for k in $ALL; do natlab_start_agent $k >/dev/null || exit 1; done
+# The lab starts the agents one after another (each waits for its socket):
+# the time from the controlds' start is what controld itself takes.
+echo "info|agents started after $(ms_since "$T0") s"
+T1=$(date +%s.%N)
 for k in $ALL; do natlab_start_controld $k; done
 # Sampled every 0.2 s or as fast as N /status reads go.
 until natlab_full_mesh $ALL; do
 	[ "$(ms_since "$T0" | cut -d. -f1)" -ge "$BOUND" ] && { echo "figure|start to full mesh, $N nodes|no mesh in $BOUND s|s"; exit 1; }
 	sleep 0.2
 done
-echo "figure|start to full mesh, $N nodes|$(ms_since "$T0")|s"
+T2=$(date +%s.%N)
+echo "figure|start to full mesh, $N nodes|$(awk -v a="$T2" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')|s"
+echo "figure|controlds' start to full mesh, $N nodes|$(awk -v a="$T2" -v b="$T1" 'BEGIN { printf "%.1f", a - b }')|s"
 
 # cpu PID...: utime+stime ticks and context switches of the processes, summed.
 cpu() {

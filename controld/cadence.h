@@ -23,4 +23,23 @@ uint64_t cadence_jitter(uint64_t ms, uint32_t rnd);
  * peer is checked once per interval. At least 1 ms; interval_ms when n is 0. */
 uint64_t cadence_step(uint64_t interval_ms, size_t n);
 
+/* The first prompt /test checks of peers just configured (or whose handshake
+ * just turned fresh) leave this far apart at most, so a node's new checks are
+ * spread over a moment instead of leaving in one burst. */
+#define CADENCE_PROMPT_GAP_MS 25
+/* A failed prompt check is made again after this, doubling per failure. */
+#define CADENCE_RETRY_MS 1000
+
+/* The delay of the k-th (from 0) of n prompt checks that became due together:
+ * k gaps of min(CADENCE_PROMPT_GAP_MS, cadence_step(interval_ms, n)), each
+ * gap shortened at random (rnd) by up to half, so every check of a burst
+ * leaves within about n gaps instead of at its slot of the interval. */
+uint64_t cadence_prompt(size_t k, size_t n, uint64_t interval_ms, uint32_t rnd);
+
+/* The wait before checking again a peer whose prompt check failed `fails`
+ * times in a row (1 for the first failure): CADENCE_RETRY_MS doubled per
+ * earlier failure, jittered (rnd); 0 once that reaches interval_ms, where the
+ * spread cadence takes the peer back. */
+uint64_t cadence_retry(unsigned fails, uint64_t interval_ms, uint32_t rnd);
+
 #endif

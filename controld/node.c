@@ -19,11 +19,17 @@
 /* Two SYN retransmissions (1 s, 3 s): one lost packet, or a busy moment on
  * either end, is not a peer that is down. */
 #define TEST_TIMEOUT_MS 5000
-/* After new peers are applied, the first check waits this long for the
- * handshake instead of a whole /test interval. */
-#define TEST_FIRST_MS 1000
+/* A /test that passed while the handshake the agent last reported was not
+ * fresh: read the agent's view this soon, so /status says direct at once. */
+#define DEV_SOON_MS 200
+/* The agent's view is read this often while a peer awaits a prompt check. */
+#define DEV_PROMPT_MS 1000
 #define RECOMPUTE_DELAY_MS 300
-#define REFETCH_FIRST_MS 1000
+/* A quiet peer's node.json is read on one poll in this many (see fetch_all). */
+#define QUIET_POLLS 4
+/* Peers started together answer within a few hundred ms of each other (a
+ * STUN round trip, their list read): look again that soon, then back off. */
+#define REFETCH_FIRST_MS 250
 
 /* A period in seconds, jittered so that nodes started together drift apart. */
 static uint64_t period_ms(unsigned s)
@@ -58,6 +64,11 @@ struct node_entry *node_entry_by_key(struct node *n, const uint8_t *key)
 static void send_setpeers(struct node *n);
 static void update_checks(struct node *n);
 static void refresh_local(struct node *n);
+static void prompt_new_peers(struct node *n);
+static bool handshake_fresh(const struct node_entry *e, time_t now);
+static void prompt_at(struct node *n, struct node_entry *e, uint64_t ms);
+static void prompt_arm(struct node *n);
+static const struct mesh_peer *applied_peer(const struct node *n, const uint8_t *key);
 
 /* The one place that decides the path WireGuard gets for a peer: a candidate
  * that answered a check (lan before direct), in *ep. PATHCHECK_NONE: nothing
@@ -82,10 +93,9 @@ static void on_setpeers(void *arg, const P2pwg__Response *r, const char *error)
 		return;
 	}
 	n->m_setpeers++;
-	if (r->changed && n->sending.n_peers)
-		loop_timer_arm(n->l, &n->t_test, TEST_FIRST_MS);
 	n->applied = n->sending;
 	n->applied_valid = true;
+	prompt_new_peers(n);
 	if (peerset_applied(&n->ps, &n->applied))
 		log_warn("wg", "out of memory remembering the applied peer set");
 	update_checks(n);
@@ -304,16 +314,40 @@ static bool unready(const struct node_entry *e)
 	return e->url && (!e->known || !e->info.has_public);
 }
 
-/* Fetch every entry's node.json, or (only_unready) those not ready yet. */
+/* A peer whose tunnel works as its node.json says: configured at its
+ * position, handshake fresh, /test passing, a checked path answering. */
+static bool quiet(struct node *n, size_t i, time_t now)
+{
+	const struct node_entry *e = &n->e[i];
+	const struct mesh_peer *p;
+	struct sockaddr_in ep;
+
+	if (!e->known || !e->info.has_public || e->error[0] || !e->test_ok ||
+	    !handshake_fresh(e, now) || !n->applied.found_self)
+		return false;
+	p = applied_peer(n, e->info.wg_pubkey);
+	return p && p->index == i && choose_path(n, e, &ep) != PATHCHECK_NONE;
+}
+
+/* Fetch every entry's node.json, or (only_unready) those not ready yet. A
+ * quiet peer is read on every QUIET_POLLS-th poll only (each its own turn):
+ * the server closes idle connections, so every read is a new TLS connection,
+ * and those were most of an idle node's CPU. Anything amiss (a failed /test,
+ * a stale handshake, no checked path, the relay) reads it every poll again. */
 static void fetch_all(struct node *n, bool only_unready)
 {
 	struct fetch_opts o = https_opts(n, NODEINFO_MAX_BYTES);
+	time_t now = time(NULL);
 
+	if (!only_unready)
+		n->polls++;
 	for (size_t i = 0; i < n->n; i++) {
 		struct node_entry *e = &n->e[i];
 
 		if (e->fetch || !e->url || (only_unready && !unready(e)))
 			continue; /* still running from the last cycle, or no URL to fetch */
+		if (!only_unready && (n->polls + i) % QUIET_POLLS && quiet(n, i, now))
+			continue;
 		log_info("peer", "fetch %s", e->url);
 		e->fetch = fetch_start(n->l, e->url, &o, on_node_json, e);
 		if (e->fetch)
@@ -333,7 +367,7 @@ static void refetch_now(void *arg)
 }
 
 /* Nodes started together read each other before their STUN probes answer:
- * such entries are read again after 1, 2, 4... s (up to the poll interval)
+ * such entries are read again after 0.25, 0.5, 1... s (up to the poll interval)
  * instead of one whole poll later. Not a poll: leaving counts only polls. */
 static void refetch_if_unready(struct node *n)
 {
@@ -348,7 +382,7 @@ static void refetch_if_unready(struct node *n)
 	}
 	n->refetch_ms = n->refetch_ms ? n->refetch_ms * 2 : REFETCH_FIRST_MS;
 	if (n->refetch_ms < poll && (!n->t_poll.armed || n->t_poll.at > now + n->refetch_ms))
-		loop_timer_arm(n->l, &n->t_refetch, n->refetch_ms);
+		loop_timer_arm(n->l, &n->t_refetch, cadence_jitter(n->refetch_ms, arc4random()));
 	else
 		n->refetch_ms = poll;
 }
@@ -679,8 +713,12 @@ static void on_device(void *arg, const P2pwg__Response *r, const char *error)
 			log_warn("wg", "handshake with %s is %lld s old; re-probing STUN", e->url,
 				 (long long)(now - p->last_handshake_sec));
 		}
-		if (p->last_handshake_sec && now - p->last_handshake_sec <= PEERSET_STALE_S)
+		if (p->last_handshake_sec && now - p->last_handshake_sec <= PEERSET_STALE_S) {
 			e->stale_reported = false;
+			/* Just came up: check it now, not at its slot or retry. */
+			if (!handshake_fresh(e, now) && !e->test_ok)
+				prompt_at(n, e, 0);
+		}
 		e->handshake = p->last_handshake_sec;
 		e->rx = p->rx_bytes;
 		e->tx = p->tx_bytes;
@@ -693,6 +731,7 @@ static void on_device(void *arg, const P2pwg__Response *r, const char *error)
 	}
 	n->rx_total = rx;
 	n->tx_total = tx;
+	prompt_arm(n);
 	if (r->device->n_peers)
 		log_info("wg", "traffic rx=%lluB tx=%lluB", (unsigned long long)rx, (unsigned long long)tx);
 	/* A lost handshake may mean our NAT mapping moved: look again, at most every 10 s. */
@@ -700,13 +739,25 @@ static void on_device(void *arg, const P2pwg__Response *r, const char *error)
 		stun_now(n);
 }
 
+static bool any_prompt(const struct node *n)
+{
+	for (size_t i = 0; i < n->n; i++)
+		if (n->e[i].test_prompt)
+			return true;
+	return false;
+}
+
+/* Each test interval; every second while a peer awaits a prompt check, whose
+ * handshake may turn fresh any moment (on_device checks it then). */
 static void dev_now(void *arg)
 {
 	struct node *n = arg;
 	P2pwg__Request req = P2PWG__REQUEST__INIT;
 	P2pwg__GetDevice gd = P2PWG__GET_DEVICE__INIT;
 
-	loop_timer_arm(n->l, &n->t_dev, period_ms(n->c->test_interval_s));
+	loop_timer_arm(n->l, &n->t_dev,
+		       any_prompt(n) ? cadence_jitter(DEV_PROMPT_MS, arc4random())
+				     : period_ms(n->c->test_interval_s));
 	req.msg_case = P2PWG__REQUEST__MSG_GET_DEVICE;
 	req.get_device = &gd;
 	agentlink_call(n->agent, &req, 5000, on_device, n);
@@ -714,33 +765,108 @@ static void dev_now(void *arg)
 
 /* ==== /test over the overlay ==== */
 
+static uint64_t test_interval_ms(const struct node *n)
+{
+	return (uint64_t)n->c->test_interval_s * 1000;
+}
+
+static void dev_soon(struct node *n, uint64_t ms)
+{
+	if (!n->t_dev.armed || n->t_dev.at > loop_now(n->l) + ms)
+		loop_timer_arm(n->l, &n->t_dev, ms);
+}
+
+/* The peer of the applied set with this key, or NULL. */
+static const struct mesh_peer *applied_peer(const struct node *n, const uint8_t *key)
+{
+	for (size_t i = 0; n->applied_valid && i < n->applied.n_peers; i++)
+		if (!memcmp(n->applied.peers[i].key, key, 32))
+			return &n->applied.peers[i];
+	return NULL;
+}
+
+static bool handshake_fresh(const struct node_entry *e, time_t now)
+{
+	return e->handshake && now - e->handshake <= PEERSET_STALE_S;
+}
+
+/* Arm t_prompt for the earliest prompt check due. */
+static void prompt_arm(struct node *n)
+{
+	uint64_t at = UINT64_MAX, now = loop_now(n->l);
+
+	for (size_t i = 0; i < n->n; i++)
+		if (n->e[i].test_prompt && n->e[i].test_due < at)
+			at = n->e[i].test_due;
+	if (at == UINT64_MAX)
+		loop_timer_disarm(n->l, &n->t_prompt);
+	else
+		loop_timer_arm(n->l, &n->t_prompt, at > now ? at - now : 0);
+}
+
+/* Give e a prompt check after ms (unless one is due sooner). */
+static void prompt_at(struct node *n, struct node_entry *e, uint64_t ms)
+{
+	uint64_t at = loop_now(n->l) + ms;
+
+	if (e->test_prompt && e->test_due <= at)
+		return;
+	e->test_prompt = true;
+	e->test_due = at;
+}
+
 static void on_test(void *arg, const struct fetch_result *r)
 {
 	struct node_entry *e = arg;
 	struct node *n = e->node;
 	bool ok = r->code == CURLE_OK && r->status == 200 && !r->truncated;
 	char ip[INET_ADDRSTRLEN];
+	uint64_t wait;
 
 	e->test = NULL;
 	e->test_at = time(NULL);
-	inet_ntop(AF_INET, &e->info.overlay_ip, ip, sizeof(ip));
-	for (size_t i = 0; i < n->applied.n_peers; i++)
-		if (!memcmp(n->applied.peers[i].key, e->info.wg_pubkey, 32))
-			inet_ntop(AF_INET, &n->applied.peers[i].overlay, ip, sizeof(ip));
+	inet_ntop(AF_INET, &e->test_overlay, ip, sizeof(ip));
 	if (ok) {
 		n->m_test_ok++;
 		/* The peer chose these bytes: no escape sequence reaches a log or /status. */
 		safetext_copy(e->test_result, sizeof(e->test_result), r->body,
 			      strcspn(r->body, "\r\n"));
 		log_info("http", "connected to %s: %s", ip, e->test_result);
+		e->test_prompt = false;
+		e->test_fails = 0;
+		/* An answer crossed the tunnel: there is a handshake to show. */
+		if (!handshake_fresh(e, e->test_at))
+			dev_soon(n, DEV_SOON_MS);
 	} else {
 		n->m_test_fail++;
 		safetext_copy(e->test_result, sizeof(e->test_result),
 			      r->code != CURLE_OK ? r->error : "unexpected answer", SIZE_MAX);
 		log_msg(e->test_ok ? LOG_LVL_WARN : LOG_LVL_DEBUG, "http", "cannot reach %s: %s", ip,
 			e->test_result);
+		/* Failed (a peer not configured yet, a lost moment): look again
+		 * soon, backing off until the spread takes it back. */
+		wait = cadence_retry(++e->test_fails, test_interval_ms(n), arc4random());
+		if (wait)
+			prompt_at(n, e, wait);
+		prompt_arm(n);
 	}
 	e->test_ok = ok;
+}
+
+/* Start e's /test to p, unless one is in flight or WireGuard knows no
+ * endpoint for p: a packet then makes wireguard-go attempt a handshake it
+ * cannot send, which still holds its next attempt back 5 s (REKEY_TIMEOUT),
+ * past the moment the endpoint arrives. Its arrival brings a prompt check. */
+static void test_start(struct node *n, struct node_entry *e, const struct mesh_peer *p)
+{
+	struct fetch_opts o = { .timeout_ms = TEST_TIMEOUT_MS, .max_bytes = 4096, .allow_http = true };
+	char url[64];
+
+	if (e->test || (!p->has_endpoint && !e->endpoint[0]))
+		return;
+	e->test_overlay = p->overlay;
+	snprintf(url, sizeof(url), "http://%s:8000/test", inet_ntoa(p->overlay));
+	e->test = fetch_start(n->l, url, &o, on_test, e);
 }
 
 /* One peer per tick, in turn: each is checked once per interval, and a node's
@@ -748,25 +874,65 @@ static void on_test(void *arg, const struct fetch_result *r)
 static void test_now(void *arg)
 {
 	struct node *n = arg;
-	struct fetch_opts o = { .timeout_ms = TEST_TIMEOUT_MS, .max_bytes = 4096, .allow_http = true };
 	size_t np = n->applied_valid ? n->applied.n_peers : 0;
 	const struct mesh_peer *p;
 	struct node_entry *e;
-	char url[64];
 
 	loop_timer_arm(n->l, &n->t_test,
-		       cadence_jitter(cadence_step((uint64_t)n->c->test_interval_s * 1000, np),
-				    arc4random()));
+		       cadence_jitter(cadence_step(test_interval_ms(n), np), arc4random()));
 	if (!np)
 		return;
 	if (n->test_next >= np)
 		n->test_next = 0;
 	p = &n->applied.peers[n->test_next++];
 	e = node_entry_by_key(n, p->key);
-	if (!e || e->test)
-		return;
-	snprintf(url, sizeof(url), "http://%s:8000/test", inet_ntoa(p->overlay));
-	e->test = fetch_start(n->l, url, &o, on_test, e);
+	if (e)
+		test_start(n, e, p);
+}
+
+/* The prompt checks that are due. Waiting for a peer's slot in the spread
+ * would cost up to a whole interval after it came up. */
+static void prompt_now(void *arg)
+{
+	struct node *n = arg;
+	uint64_t now = loop_now(n->l);
+
+	for (size_t i = 0; i < n->n; i++) {
+		struct node_entry *e = &n->e[i];
+		const struct mesh_peer *p;
+
+		if (!e->test_prompt || e->test_due > now)
+			continue;
+		e->test_prompt = false;
+		p = e->known ? applied_peer(n, e->info.wg_pubkey) : NULL;
+		if (p) /* else gone from the interface */
+			test_start(n, e, p);
+	}
+	prompt_arm(n);
+}
+
+/* Peers the agent just configured, or whose address or endpoint just changed,
+ * are checked at once (spread over a moment), not at their slot of the
+ * interval: WireGuard holds the first packets until the handshake is done. */
+static void prompt_new_peers(struct node *n)
+{
+	size_t k = 0, np = n->applied.n_peers;
+
+	for (size_t i = 0; i < np; i++) {
+		const struct mesh_peer *p = &n->applied.peers[i];
+		struct node_entry *e = node_entry_by_key(n, p->key);
+
+		if (!e || e->test)
+			continue;
+		if (e->test_at && e->test_overlay.s_addr == p->overlay.s_addr && !p->send_endpoint)
+			continue;
+		e->test_fails = 0;
+		prompt_at(n, e, cadence_prompt(k++, np, test_interval_ms(n), arc4random()));
+	}
+	if (k) {
+		prompt_arm(n);
+		dev_soon(n, DEV_PROMPT_MS);
+	}
 }
 
 /* ==== the agent comes and goes ==== */
@@ -864,6 +1030,7 @@ struct node *node_new(const struct config *c, struct loop *l)
 		log_warn("relay", "cannot start the relay; peers without a direct path stay down");
 	n->t_poll = (struct loop_timer){ .cb = poll_now, .arg = n };
 	n->t_test = (struct loop_timer){ .cb = test_now, .arg = n };
+	n->t_prompt = (struct loop_timer){ .cb = prompt_now, .arg = n };
 	n->t_stun = (struct loop_timer){ .cb = stun_now, .arg = n };
 	n->t_dev = (struct loop_timer){ .cb = dev_now, .arg = n };
 	n->t_recompute = (struct loop_timer){ .cb = recompute_now, .arg = n };

@@ -42,6 +42,12 @@ struct node_entry {
 	void *test;
 	bool test_ok;
 	time_t test_at;
+	/* A prompt check, outside the spread: the peer was just configured or
+	 * changed, its handshake just turned fresh, or its last check failed. */
+	bool test_prompt;
+	uint64_t test_due; /* monotonic ms; valid with test_prompt */
+	unsigned test_fails; /* prompt checks failed in a row */
+	struct in_addr test_overlay; /* where the last check went */
 	char test_result[SAFETEXT_MAX];
 	struct node *node;
 };
@@ -91,9 +97,11 @@ struct node {
 
 	struct loop_timer t_poll, t_test, t_stun, t_dev, t_recompute;
 	size_t test_next;    /* the applied peer whose /test is next */
+	struct loop_timer t_prompt; /* the next prompt /test (test_due) */
 	struct loop_timer t_refetch;
 	uint64_t refetch_ms; /* the wait before reading unready entries again */
 	bool refetching;     /* the fetches in flight are such a re-read */
+	uint64_t polls;      /* list reads that fetched node.json (fetch_all) */
 	time_t started;
 	uint64_t m_list_ok, m_list_fail, m_list_304, m_node_ok, m_node_fail, m_setpeers,
 		m_setpeers_fail, m_stun, m_stun_fail, m_test_ok, m_test_fail;
