@@ -495,4 +495,5 @@ void loop_run(struct loop *l)
 				}
 		}
 	}
+	l->stop = false; /* a later loop_run runs again (tests run it per step) */
 }

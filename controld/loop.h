@@ -99,7 +99,7 @@ void loop_watch_set(struct loop_watch *w, bool read, bool write);
 /* Stop watching and free w (also from within its callback); fd stays open. */
 void loop_watch_free(struct loop_watch *w);
 
-/* Run until loop_stop() is called. */
+/* Run until loop_stop() is called; may be called again after. */
 void loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 
