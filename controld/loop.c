@@ -286,7 +286,19 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 	curl_easy_setopt(t->easy, CURLOPT_PROXY, "");
 	curl_easy_setopt(t->easy, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
-	curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* What a transfer costs while it runs, times every peer at once: small
+	 * buffers (node.json is a few hundred bytes; the receive buffer only
+	 * sets the chunk size), and HTTP/1.1, since every peer is a host of its
+	 * own and HTTP/2 would add a session and a 32 KiB buffer per connection
+	 * for one request. */
+	curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(t->easy, CURLOPT_BUFFERSIZE, (long)LOOP_RECV_BUFFER);
+	curl_easy_setopt(t->easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)LOOP_SEND_BUFFER);
+	/* The next request to a peer is a poll interval away: an idle TLS
+	 * connection kept per peer meanwhile held ~100 KiB each (its own SSL_CTX,
+	 * SSL and buffers). Closed instead. (A CURLSH could resume TLS sessions,
+	 * but libcurl 7.88's shared cache holds 8, far fewer than the peers.) */
+	curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "p2pwg-controld/0.1");
 	if (o->ca_bundle)
@@ -445,7 +457,6 @@ struct loop *loop_new(void)
 	curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
 	/* Over the cap curl queues transfers instead of opening descriptors. */
 	curl_multi_setopt(l->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)LOOP_MAX_CONNECTIONS);
-	curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)LOOP_MAX_IDLE_CONNECTIONS);
 	return l;
 }
 

@@ -54,7 +54,8 @@ struct fetch_opts {
 /* libcurl's connections: one per peer for node.json and one for /test, plus
  * the list; each costs two descriptors (curl's and the dup h2o watches). */
 #define LOOP_MAX_CONNECTIONS (2 * 245 + 8) /* 245: MESH_MAX_PEERS */
-#define LOOP_MAX_IDLE_CONNECTIONS (245 + 8)
+#define LOOP_RECV_BUFFER 4096
+#define LOOP_SEND_BUFFER 16384 /* the least libcurl takes */
 #define LOOP_FDS_PER_CONNECTION 2
 
 struct loop;
