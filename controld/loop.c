@@ -2,6 +2,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct loop {
 	struct loop_timer *timers;
 	struct transfer *transfers;
 	size_t n_transfers;
+	size_t ended_since_trim;
 	bool stop;
 };
 
@@ -244,6 +246,15 @@ static void check_done(struct loop *l)
 			r.error = "";
 		t->cb(t->arg, &r);
 		transfer_free(t);
+		l->ended_since_trim++;
+	}
+	/* A cycle's transfers run all at once (~80 KiB each while TLS runs) and
+	 * end together: hand the memory back once the burst is over, or the heap
+	 * stays at the cycle's peak (fragmented by what outlives it). Not after
+	 * every lone /test probe: a trim walks the heap. */
+	if (!l->n_transfers && l->ended_since_trim >= LOOP_TRIM_AFTER) {
+		malloc_trim(0);
+		l->ended_since_trim = 0;
 	}
 }
 

@@ -56,6 +56,7 @@ struct fetch_opts {
 #define LOOP_MAX_CONNECTIONS (2 * 245 + 8) /* 245: MESH_MAX_PEERS */
 #define LOOP_RECV_BUFFER 4096
 #define LOOP_SEND_BUFFER 16384 /* the least libcurl takes */
+#define LOOP_TRIM_AFTER 16        /* transfers ended, then none running: free memory back */
 #define LOOP_FDS_PER_CONNECTION 2
 
 struct loop;
