@@ -2,6 +2,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct loop {
 	struct loop_timer *timers;
 	struct transfer *transfers;
 	size_t n_transfers;
+	size_t ended_since_trim;
 	bool stop;
 };
 
@@ -256,6 +258,15 @@ static void check_done(struct loop *l)
 			r.error = "";
 		t->cb(t->arg, &r);
 		transfer_free(t);
+		l->ended_since_trim++;
+	}
+	/* A cycle's transfers run all at once (~80 KiB each while TLS runs) and
+	 * end together: hand the memory back once the burst is over, or the heap
+	 * stays at the cycle's peak (fragmented by what outlives it). Not after
+	 * every lone /test probe: a trim walks the heap. */
+	if (!l->n_transfers && l->ended_since_trim >= LOOP_TRIM_AFTER) {
+		malloc_trim(0);
+		l->ended_since_trim = 0;
 	}
 }
 
@@ -338,7 +349,19 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 	curl_easy_setopt(t->easy, CURLOPT_PROXY, "");
 	curl_easy_setopt(t->easy, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(t->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
-	curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* What a transfer costs while it runs, times every peer at once: small
+	 * buffers (node.json is a few hundred bytes; the receive buffer only
+	 * sets the chunk size), and HTTP/1.1, since every peer is a host of its
+	 * own and HTTP/2 would add a session and a 32 KiB buffer per connection
+	 * for one request. */
+	curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(t->easy, CURLOPT_BUFFERSIZE, (long)LOOP_RECV_BUFFER);
+	curl_easy_setopt(t->easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)LOOP_SEND_BUFFER);
+	/* The next request to a peer is a poll interval away: an idle TLS
+	 * connection kept per peer meanwhile held ~100 KiB each (its own SSL_CTX,
+	 * SSL and buffers). Closed instead. (A CURLSH could resume TLS sessions,
+	 * but libcurl 7.88's shared cache holds 8, far fewer than the peers.) */
+	curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "p2pwg-controld/0.1");
 	/* Plain http (/test over the overlay, the guest agent's socket) reads no CA. */
@@ -347,6 +370,8 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 		/* No file for libcurl to read: the shared store goes in instead. */
 		curl_easy_setopt(t->easy, CURLOPT_CAINFO, NULL);
 		curl_easy_setopt(t->easy, CURLOPT_CAPATH, NULL);
+		/* libcurl's own cache would put the first store it saw back in. */
+		curl_easy_setopt(t->easy, CURLOPT_CA_CACHE_TIMEOUT, 0L);
 		curl_easy_setopt(t->easy, CURLOPT_SSL_CTX_FUNCTION, use_store);
 		curl_easy_setopt(t->easy, CURLOPT_SSL_CTX_DATA, store);
 	} else if (o->ca_bundle) {
@@ -506,7 +531,6 @@ struct loop *loop_new(void)
 	curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
 	/* Over the cap curl queues transfers instead of opening descriptors. */
 	curl_multi_setopt(l->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)LOOP_MAX_CONNECTIONS);
-	curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)LOOP_MAX_IDLE_CONNECTIONS);
 	return l;
 }
 
@@ -564,4 +588,5 @@ void loop_run(struct loop *l)
 				}
 		}
 	}
+	l->stop = false; /* a later loop_run runs again (tests run it per step) */
 }

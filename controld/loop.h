@@ -54,7 +54,9 @@ struct fetch_opts {
 /* libcurl's connections: one per peer for node.json and one for /test, plus
  * the list; each costs two descriptors (curl's and the dup h2o watches). */
 #define LOOP_MAX_CONNECTIONS (2 * 245 + 8) /* 245: MESH_MAX_PEERS */
-#define LOOP_MAX_IDLE_CONNECTIONS (245 + 8)
+#define LOOP_RECV_BUFFER 4096
+#define LOOP_SEND_BUFFER 16384 /* the least libcurl takes */
+#define LOOP_TRIM_AFTER 16        /* transfers ended, then none running: free memory back */
 #define LOOP_FDS_PER_CONNECTION 2
 
 struct loop;
@@ -102,7 +104,7 @@ void loop_watch_free(struct loop_watch *w);
 /* How many CA bundles were read (once each, whatever the number of fetches). */
 unsigned loop_ca_loads(const struct loop *l);
 
-/* Run until loop_stop() is called. */
+/* Run until loop_stop() is called; may be called again after. */
 void loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: MIT
+/* loop: what libcurl keeps per peer once node.json fetches are over. Peers
+ * are 127.0.0.x (distinct hosts, distinct connections, as node.json URLs
+ * are); the server, h2o over TLS offering HTTP/2 as a peer's nginx does,
+ * runs in a child process so that only the client's memory is counted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "loop.h"
+
+#define PEERS 40
+
+#if defined(__SANITIZE_ADDRESS__)
+#define COUNTS_HEAP 0 /* ASan's allocator: mallinfo2 says nothing */
+#else
+#define COUNTS_HEAP 1
+#endif
+
+static char dir[] = "/tmp/p2pwg-test-loop.XXXXXX";
+static char ca[sizeof(dir) + 16];
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+	static const char doc[] = "{\"wg_pubkey\": \"x\"}";
+
+	req->res.status = 200;
+	req->res.reason = "OK";
+	h2o_send_inline(req, doc, sizeof(doc) - 1);
+	return 0;
+}
+
+static h2o_accept_ctx_t accept_ctx;
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+	h2o_socket_t *sock;
+
+	while (!err && (sock = h2o_evloop_socket_accept(listener)))
+		h2o_accept(&accept_ctx, sock);
+}
+
+/* The server's child: h2o with TLS, h2 and http/1.1 by ALPN, on fd. */
+static void serve(int fd)
+{
+	static h2o_globalconf_t conf;
+	static h2o_context_t ctx;
+	h2o_hostconf_t *host;
+	h2o_handler_t *h;
+	SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
+	char path[sizeof(dir) + 16];
+
+	h2o_config_init(&conf);
+	host = h2o_config_register_host(&conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	h = h2o_create_handler(h2o_config_register_path(host, "/", 0), sizeof(*h));
+	h->on_req = on_req;
+	h2o_context_init(&ctx, h2o_evloop_create(), &conf);
+	snprintf(path, sizeof(path), "%s/srv.pem", dir);
+	if (!ssl || SSL_CTX_use_certificate_chain_file(ssl, path) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ssl, path, SSL_FILETYPE_PEM) != 1)
+		_exit(1);
+	h2o_ssl_register_alpn_protocols(ssl, h2o_http2_alpn_protocols);
+	accept_ctx = (h2o_accept_ctx_t){.ctx = &ctx, .hosts = conf.hosts, .ssl_ctx = ssl};
+	h2o_socket_read_start(h2o_evloop_socket_create(ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ),
+			      on_accept);
+	for (;;)
+		h2o_evloop_run(ctx.loop, INT32_MAX);
+}
+
+/* A key and a certificate for 127.0.0.1 .. 127.0.0.(PEERS + 1), by the
+ * openssl tool as the benchmarks make theirs. */
+static void make_cert(void)
+{
+	char cmd[2048], *p = cmd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(ca, sizeof(ca), "%s/srv.pem", dir);
+	p += sprintf(p,
+		     "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+		     "-nodes -days 1 -subj /CN=test -keyout k.pem -out c.pem -addext "
+		     "subjectAltName=IP:127.0.0.1",
+		     dir);
+	for (int i = 2; i <= PEERS + 1; i++)
+		p += sprintf(p, ",IP:127.0.0.%d", i);
+	sprintf(p, " 2>/dev/null && cat c.pem k.pem >srv.pem");
+	assert_int_equal(system(cmd), 0);
+}
+
+struct round {
+	struct loop *l;
+	int left, ok;
+	size_t peak; /* heap in use, the most seen as transfers ended */
+};
+
+static void on_done(void *arg, const struct fetch_result *r)
+{
+	struct round *rd = arg;
+	size_t inuse = mallinfo2().uordblks;
+
+	if (inuse > rd->peak)
+		rd->peak = inuse;
+	if (r->code == CURLE_OK && r->status == 200)
+		rd->ok++;
+	else
+		fprintf(stderr, "fetch: %s (HTTP %ld)\n", r->error, r->status);
+	if (--rd->left == 0)
+		loop_stop(rd->l);
+}
+
+static size_t peak;
+
+/* Fetch from peers first .. first+n-1 at once; returns how many answered. */
+static int fetch_round(struct loop *l, uint16_t port, int first, int n)
+{
+	struct fetch_opts o = {.timeout_ms = 5000, .max_bytes = 4096, .ca_bundle = ca};
+	struct round rd = {.l = l, .left = n};
+	char url[64];
+
+	for (int i = first; i < first + n; i++) {
+		snprintf(url, sizeof(url), "https://127.0.0.%d:%u/node.json", i, port);
+		assert_non_null(fetch_start(l, url, &o, on_done, &rd));
+	}
+	loop_run(l);
+	peak = rd.peak;
+	return rd.ok;
+}
+
+static size_t heap_in_use(void)
+{
+	return mallinfo2().uordblks;
+}
+
+/* Resident memory, what ps shows. */
+static size_t rss(void)
+{
+	unsigned long size = 0, pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lu %lu", &size, &pages), 2);
+	fclose(f);
+	return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* What stays allocated per peer after a cycle of fetches to PEERS peers
+ * (idle connections included) is what controld's memory grows by per peer. */
+static void test_per_peer_memory_after_fetches(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct loop *l = loop_new();
+	size_t before, after, after2, rss0, rss2;
+	pid_t child;
+	int status;
+
+	make_cert();
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 256), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* also when an assertion ends the test */
+		serve(fd);
+	}
+	close(fd);
+	assert_non_null(l);
+
+	/* The first peer pays for what every later one shares (TLS library
+	 * state, the CA store). */
+	assert_int_equal(fetch_round(l, ntohs(a.sin_port), 1, 1), 1);
+	before = heap_in_use();
+	rss0 = rss();
+	assert_int_equal(fetch_round(l, ntohs(a.sin_port), 2, PEERS), PEERS);
+	after = heap_in_use();
+	/* Twice: a second cycle reuses what the first left, it must not grow. */
+	assert_int_equal(fetch_round(l, ntohs(a.sin_port), 2, PEERS), PEERS);
+	after2 = heap_in_use();
+	rss2 = rss();
+	print_message("per peer: heap %zd bytes after a cycle, %zd after a second, %zd during; "
+		      "resident %zd after both\n",
+		      (ssize_t)(after - before) / PEERS, (ssize_t)(after2 - before) / PEERS,
+		      (ssize_t)(peak - before) / PEERS, ((ssize_t)rss2 - (ssize_t)rss0) / PEERS);
+	if (COUNTS_HEAP) {
+		assert_true(after - before < (size_t)PEERS * 16 * 1024);
+		assert_true(after2 - before < (size_t)PEERS * 16 * 1024);
+		/* The memory a cycle used while it ran (~80 KiB per peer) goes back
+		 * to the system, but for pages that what outlives it pins. */
+		assert_true(rss2 < rss0 + (size_t)PEERS * 48 * 1024);
+	}
+
+	/* Every HTTPS fetch of the cycles shared one read of the bundle. */
+	assert_int_equal(loop_ca_loads(l), 1);
+
+	loop_free(l);
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	snprintf(ca, sizeof(ca), "rm -rf %s", dir);
+	assert_int_equal(system(ca), 0);
+}
+
+static void on_verdict(void *arg, const struct fetch_result *r)
+{
+	struct round *rd = arg;
+
+	rd->ok = r->code == CURLE_OK && r->status == 200;
+	if (!rd->ok)
+		print_message("fetch: %s (HTTP %ld)\n", r->error, r->status);
+	loop_stop(rd->l);
+}
+
+/* The shared store still decides: a bundle that did not sign the server's
+ * certificate fails the fetch, and does not leak into the right one's. */
+static void test_ca_store_verifies(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), status;
+	struct loop *l = loop_new();
+	char other[sizeof(dir) + 16], cmd[512], url[64];
+	struct fetch_opts o = {.timeout_ms = 5000, .max_bytes = 4096};
+	struct round rd = {.l = l};
+	pid_t child;
+
+	strcpy(dir, "/tmp/p2pwg-test-loop.XXXXXX"); /* the first test used the template */
+	make_cert();
+	snprintf(other, sizeof(other), "%s/other.pem", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+		 "-nodes -days 1 -subj /CN=test -keyout ok.pem -out other.pem "
+		 "-addext subjectAltName=IP:127.0.0.1 2>/dev/null",
+		 dir);
+	assert_int_equal(system(cmd), 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		serve(fd);
+	}
+	close(fd);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u/node.json", ntohs(a.sin_port));
+
+	for (int i = 0; i < 2; i++) {
+		o.ca_bundle = other;
+		assert_non_null(fetch_start(l, url, &o, on_verdict, &rd));
+		loop_run(l);
+		assert_false(rd.ok);
+		o.ca_bundle = ca;
+		assert_non_null(fetch_start(l, url, &o, on_verdict, &rd));
+		loop_run(l);
+		assert_true(rd.ok);
+	}
+	assert_int_equal(loop_ca_loads(l), 2);
+
+	loop_free(l);
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_per_peer_memory_after_fetches),
+	    cmocka_unit_test(test_ca_store_verifies),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
