@@ -277,13 +277,15 @@ static void check_done(struct loop *l)
 static X509_STORE *ca_store(struct loop *l, const char *path)
 {
 	struct ca_store *c;
+	int ok;
 
 	for (c = l->stores; c; c = c->next)
 		if (!strcmp(c->path, path))
 			return c->st;
 	c = calloc(1, sizeof(*c));
-	if (!c || !(c->path = strdup(path)) || !(c->st = X509_STORE_new()) ||
-	    (*path ? X509_STORE_load_file(c->st, path) : X509_STORE_set_default_paths(c->st)) != 1) {
+	ok = c && (c->path = strdup(path)) && (c->st = X509_STORE_new()) &&
+	     (*path ? X509_STORE_load_file(c->st, path) : X509_STORE_set_default_paths(c->st)) == 1;
+	if (!ok) {
 		if (c) {
 			X509_STORE_free(c->st);
 			free(c->path);
@@ -365,7 +367,9 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 	curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "p2pwg-controld/0.1");
 	/* Plain http (/test over the overlay, the guest agent's socket) reads no CA. */
-	store = strncasecmp(url, "https://", 8) ? NULL : ca_store(l, o->ca_bundle ? o->ca_bundle : "");
+	store = NULL;
+	if (!strncasecmp(url, "https://", 8))
+		store = ca_store(l, o->ca_bundle ? o->ca_bundle : "");
 	if (store) {
 		/* No file for libcurl to read: the shared store goes in instead. */
 		curl_easy_setopt(t->easy, CURLOPT_CAINFO, NULL);
