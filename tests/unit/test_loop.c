@@ -157,19 +157,14 @@ static size_t rss(void)
 	return pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-/* What stays allocated per peer after a cycle of fetches to PEERS peers
- * (idle connections included) is what controld's memory grows by per peer. */
-static void test_per_peer_memory_after_fetches(void **state)
+/* The server's child on a port of its own; returns its pid, *port set. */
+static pid_t start_server(uint16_t *port)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
 	socklen_t al = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct loop *l = loop_new();
-	size_t before, after, after2, rss0, rss2;
 	pid_t child;
-	int status;
 
-	make_cert();
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(listen(fd, 256), 0);
@@ -181,17 +176,33 @@ static void test_per_peer_memory_after_fetches(void **state)
 		serve(fd);
 	}
 	close(fd);
+	*port = ntohs(a.sin_port);
+	return child;
+}
+
+/* What stays allocated per peer after a cycle of fetches to PEERS peers
+ * (idle connections included) is what controld's memory grows by per peer. */
+static void test_per_peer_memory_after_fetches(void **state)
+{
+	struct loop *l = loop_new();
+	size_t before, after, after2, rss0, rss2;
+	uint16_t port;
+	pid_t child;
+	int status;
+
+	make_cert();
+	child = start_server(&port);
 	assert_non_null(l);
 
 	/* The first peer pays for what every later one shares (TLS library
 	 * state, the CA store). */
-	assert_int_equal(fetch_round(l, ntohs(a.sin_port), 1, 1), 1);
+	assert_int_equal(fetch_round(l, port, 1, 1), 1);
 	before = heap_in_use();
 	rss0 = rss();
-	assert_int_equal(fetch_round(l, ntohs(a.sin_port), 2, PEERS), PEERS);
+	assert_int_equal(fetch_round(l, port, 2, PEERS), PEERS);
 	after = heap_in_use();
 	/* Twice: a second cycle reuses what the first left, it must not grow. */
-	assert_int_equal(fetch_round(l, ntohs(a.sin_port), 2, PEERS), PEERS);
+	assert_int_equal(fetch_round(l, port, 2, PEERS), PEERS);
 	after2 = heap_in_use();
 	rss2 = rss();
 	print_message("per peer: heap %zd bytes after a cycle, %zd after a second, %zd during; "
@@ -230,10 +241,9 @@ static void on_verdict(void *arg, const struct fetch_result *r)
  * certificate fails the fetch, and does not leak into the right one's. */
 static void test_ca_store_verifies(void **state)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), status;
 	struct loop *l = loop_new();
+	uint16_t port;
+	int status;
 	char other[sizeof(dir) + 16], cmd[512], url[64];
 	struct fetch_opts o = {.timeout_ms = 5000, .max_bytes = 4096};
 	struct round rd = {.l = l};
@@ -248,18 +258,8 @@ static void test_ca_store_verifies(void **state)
 		 "-addext subjectAltName=IP:127.0.0.1 2>/dev/null",
 		 dir);
 	assert_int_equal(system(cmd), 0);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		serve(fd);
-	}
-	close(fd);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%u/node.json", ntohs(a.sin_port));
+	child = start_server(&port);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u/node.json", port);
 
 	for (int i = 0; i < 2; i++) {
 		o.ca_bundle = other;
