@@ -361,6 +361,14 @@ static bool keep_new(const struct relay_stream *old, const struct relay_stream *
 static void start_relaying(struct relay *r, struct relay_link *k, const char *why);
 static void relay_drop(struct relay *r, struct relay_link *k, const char *why);
 
+static bool direct_answers(struct relay *r, const struct relay_link *k)
+{
+	struct node_entry *e = node_entry_by_key(r->n, k->key);
+	struct sockaddr_in ep;
+
+	return e && pathcheck_choose(&r->n->pc, e->info.wg_pubkey, &ep) != PATHCHECK_NONE;
+}
+
 static void stream_up(struct relay_stream *s)
 {
 	struct relay *r = s->r;
@@ -379,6 +387,13 @@ static void stream_up(struct relay_stream *s)
 	}
 	if (s->dead)
 		return;
+	if (!k->relayed && direct_answers(r, k)) {
+		/* An answered path wins here too: a peer a moment behind in leaving
+		 * the relay would otherwise pull this node back onto it, and the
+		 * pair would flip between the two (a lost packet each time). */
+		stream_close(s, "a direct path works");
+		return;
+	}
 	if (k->dial == s) {
 		k->dial = NULL;
 		r->n_dialing--;
