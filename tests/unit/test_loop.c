@@ -157,6 +157,15 @@ static size_t rss(void)
 	return pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* loop_free leaves the evloop to process exit; a test tears it down. */
+static void loop_teardown(struct loop *l)
+{
+	h2o_evloop_t *ev = loop_h2o(l);
+
+	loop_free(l);
+	h2o_evloop_destroy(ev);
+}
+
 /* The server's child on a port of its own; returns its pid, *port set. */
 static pid_t start_server(uint16_t *port)
 {
@@ -220,7 +229,7 @@ static void test_per_peer_memory_after_fetches(void **state)
 	/* Every HTTPS fetch of the cycles shared one read of the bundle. */
 	assert_int_equal(loop_ca_loads(l), 1);
 
-	loop_free(l);
+	loop_teardown(l);
 	kill(child, SIGKILL);
 	waitpid(child, &status, 0);
 	snprintf(ca, sizeof(ca), "rm -rf %s", dir);
@@ -273,7 +282,7 @@ static void test_ca_store_verifies(void **state)
 	}
 	assert_int_equal(loop_ca_loads(l), 2);
 
-	loop_free(l);
+	loop_teardown(l);
 	kill(child, SIGKILL);
 	waitpid(child, &status, 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
