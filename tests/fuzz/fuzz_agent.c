@@ -13,6 +13,7 @@
 
 #include "agent.h"
 #include "agentclient.h"
+#include "diff.h"
 #include "log.h"
 
 static struct wg_device *dev_copy(const struct wg_device *src)
@@ -49,36 +50,8 @@ static int be_get(struct wg_backend *be, const char *ifname, struct wg_device **
 
 static int be_set(struct wg_backend *be, const struct wg_device *change)
 {
-	/* Apply the change list so a later request sees its effect. */
-	for (size_t i = 0; i < change->n_peers; i++) {
-		const struct wg_peer *c = &change->peers[i];
-		struct wg_peer *p = wg_device_find_peer(fake, c->public_key);
-
-		if (c->flags & WGPEER_REMOVE_ME) {
-			if (p) {
-				free(p->allowedips);
-				*p = fake->peers[--fake->n_peers];
-			}
-			continue;
-		}
-		if (!p) {
-			if (c->flags & WGPEER_UPDATE_ONLY)
-				continue;
-			p = wg_device_add_peer(fake);
-			if (!p)
-				return -ENOMEM;
-			memcpy(p->public_key, c->public_key, WG_KEY_LEN);
-		}
-		if (c->endpoint.sa.sa_family)
-			p->endpoint = c->endpoint;
-		if (c->flags & WGPEER_HAS_KEEPALIVE)
-			p->keepalive = c->keepalive;
-		if (c->flags & WGPEER_REPLACE_ALLOWEDIPS)
-			p->n_allowedips = 0;
-		for (size_t j = 0; j < c->n_allowedips; j++)
-			wg_peer_add_allowedip(p, &c->allowedips[j]);
-	}
-	return 0;
+	/* Apply the change list as WireGuard does, so a later request sees its effect. */
+	return diff_apply(fake, change);
 }
 
 static struct wg_backend recorder = { .name = "recorder", .get = be_get, .set = be_set };
