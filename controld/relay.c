@@ -31,6 +31,9 @@
 /* Dials in flight at once: each is a TLS handshake at the gateway, and a
  * mesh starting on a busy machine wants many at the same moment. */
 #define DIALS_MAX 4
+/* After a direct path answers, the stream stays this long: the peer may be a
+ * moment behind in leaving the relay, and its packets still come this way. */
+#define LINGER_MS 10000
 #define MAC_TIMEOUT_MS 3000
 /* Before a stream is up only HELLO and AUTH may arrive: a few hundred bytes. */
 #define PENDING_INPUT_MAX 4096
@@ -77,7 +80,7 @@ struct relay_link {
 	struct sockaddr_in local;
 	struct relay_stream *up, *dial;
 	unsigned backoff_ms;
-	struct loop_timer redial;
+	struct loop_timer redial, linger;
 	time_t up_at;
 	bool seen, said_fail;
 	uint64_t tx_bytes, rx_bytes, tx_packets, rx_packets, dropped, connects, cuts;
@@ -120,6 +123,7 @@ static struct relay_link *link_find(struct relay *r, const uint8_t key[32])
 }
 
 static void on_redial(void *arg);
+static void on_linger_over(void *arg);
 
 static struct relay_link *link_get(struct relay *r, const uint8_t key[32])
 {
@@ -136,6 +140,7 @@ static struct relay_link *link_get(struct relay *r, const uint8_t key[32])
 	k->since = time(NULL);
 	k->backoff_ms = BACKOFF_MIN_MS;
 	k->redial = (struct loop_timer){.cb = on_redial, .arg = k};
+	k->linger = (struct loop_timer){.cb = on_linger_over, .arg = k};
 	k->next = r->links;
 	r->links = k;
 	return k;
@@ -1062,6 +1067,7 @@ static void start_relaying(struct relay *r, struct relay_link *k, const char *wh
 	}
 	k->relayed = true;
 	r->n_relayed++;
+	loop_timer_remove(r->l, &k->linger);
 	log_info(
 	    "relay",
 	    "relaying %s (%s) through %s (loopback 127.0.0.1:%u for WireGuard once a stream is up)",
@@ -1083,6 +1089,7 @@ static void stop_relaying(struct relay *r, struct relay_link *k)
 			stream_close(s, "no longer relayed");
 	} while (s);
 	loop_timer_remove(r->l, &k->redial);
+	loop_timer_remove(r->l, &k->linger);
 	if (k->watch)
 		loop_watch_free(k->watch);
 	k->watch = NULL;
@@ -1223,12 +1230,31 @@ static void relay_drop(struct relay *r, struct relay_link *k, const char *why)
 	recompute_soon(r);
 }
 
+static void on_linger_over(void *arg)
+{
+	struct relay_link *k = arg;
+
+	if (!k->relayed)
+		stop_relaying(k->r, k);
+}
+
 void relay_release(struct relay *r, const uint8_t key[32])
 {
 	struct relay_link *k = r ? link_find(r, key) : NULL;
+	char kb[B64_KEY_LEN + 1];
 
-	if (k && k->relayed)
-		relay_drop(r, k, "a direct path works");
+	if (!k || !k->relayed)
+		return;
+	/* WireGuard leaves the relay now (relay_endpoint says no); the socket and
+	 * the stream stay LINGER_MS for what the peer still sends through them. */
+	log_info("relay", "no longer relaying %s: a direct path works", keyshort(key, kb));
+	k->relayed = false;
+	r->n_relayed--;
+	r->said_full = false;
+	loop_timer_remove(r->l, &k->redial);
+	loop_timer_arm(r->l, &k->linger, LINGER_MS);
+	k->since = time(NULL);
+	recompute_soon(r);
 }
 
 bool relay_status_peer(struct relay *r, const uint8_t key[32], const char *wg_endpoint, json_t *p)
