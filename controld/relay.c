@@ -366,9 +366,9 @@ static bool keep_new(const struct relay_stream *old, const struct relay_stream *
 static void start_relaying(struct relay *r, struct relay_link *k, const char *why);
 static void relay_drop(struct relay *r, struct relay_link *k, const char *why);
 
-static bool direct_answers(struct relay *r, const struct relay_link *k)
+/* Whether a path check to e's node answered: then that path wins over the relay. */
+static bool direct_answers(struct relay *r, const struct node_entry *e)
 {
-	struct node_entry *e = node_entry_by_key(r->n, k->key);
 	struct sockaddr_in ep;
 
 	return e && pathcheck_choose(&r->n->pc, e->info.wg_pubkey, &ep) != PATHCHECK_NONE;
@@ -392,7 +392,7 @@ static void stream_up(struct relay_stream *s)
 	}
 	if (s->dead)
 		return;
-	if (!k->relayed && direct_answers(r, k)) {
+	if (!k->relayed && direct_answers(r, node_entry_by_key(r->n, k->key))) {
 		/* An answered path wins here too: a peer a moment behind in leaving
 		 * the relay would otherwise pull this node back onto it, and the
 		 * pair would flip between the two (a lost packet each time). */
@@ -1114,10 +1114,9 @@ static const char *relay_wanted(struct relay *r, const struct relay_link *k,
 				const struct node_entry *e, time_t now)
 {
 	bool fresh = e && e->handshake && now - e->handshake <= PEERSET_STALE_S;
-	struct sockaddr_in ep;
 
 	/* A path that answered a check wins (node.c releases the relay then). */
-	if (e && pathcheck_choose(&r->n->pc, e->info.wg_pubkey, &ep) != PATHCHECK_NONE)
+	if (direct_answers(r, e))
 		return NULL;
 	if (e && !strncmp(e->endpoint, "127.", 4))
 		return "WireGuard already sends to a relay socket (controld restarted)";
