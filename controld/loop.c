@@ -33,7 +33,13 @@ struct transfer {
 	char etag[256];
 	char errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *hdrs;
+	bool tls;      /* https: a TLS context and handshake buffers while it runs */
+	bool queued;   /* waiting for a starting slot, not yet in the multi handle */
+	bool connected; /* curl waited to read: past the TCP connect (libcurl
+			 * 7.88 times the connect only once TLS is up too) */
+	uint64_t started; /* mono ms it went into the multi handle */
 	struct transfer *prev, *next;
+	struct transfer *qnext;
 };
 
 /* A CA bundle read into one store, shared by every connection that trusts it. */
@@ -53,6 +59,8 @@ struct loop {
 	struct transfer *transfers;
 	size_t n_transfers;
 	size_t ended_since_trim;
+	struct transfer *queue, *queue_tail; /* https transfers waiting to start */
+	struct loop_timer dispatch_timer;
 	bool stop;
 };
 
@@ -134,7 +142,11 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 {
 	struct loop *l = userp;
 	struct curlsock *cs = socketp;
+	struct transfer *t = NULL;
 
+	if (what & CURL_POLL_IN && easy &&
+	    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t) == CURLE_OK && t)
+		t->connected = true;
 	if (what == CURL_POLL_REMOVE) {
 		if (cs) {
 			curl_multi_assign(l->multi, fd, NULL);
@@ -224,12 +236,26 @@ static void transfer_free(struct transfer *t)
 	if (t->next)
 		t->next->prev = t->prev;
 	l->n_transfers--;
-	curl_multi_remove_handle(l->multi, t->easy);
+	if (t->queued) {
+		struct transfer **pp;
+
+		for (pp = &l->queue; *pp != t; pp = &(*pp)->qnext)
+			;
+		*pp = t->qnext;
+		if (l->queue_tail == t)
+			l->queue_tail = NULL;
+		for (struct transfer *q = l->queue; q; q = q->qnext)
+			l->queue_tail = q;
+	} else {
+		curl_multi_remove_handle(l->multi, t->easy);
+	}
 	curl_easy_cleanup(t->easy);
 	curl_slist_free_all(t->hdrs);
 	free(t->buf);
 	free(t);
 }
+
+static void dispatch(struct loop *l);
 
 static void check_done(struct loop *l)
 {
@@ -268,6 +294,94 @@ static void check_done(struct loop *l)
 		malloc_trim(0);
 		l->ended_since_trim = 0;
 	}
+	if (l->queue)
+		dispatch(l);
+}
+
+/* Whether t holds a starting slot: started less than LOOP_TLS_SLOW_MS ago,
+ * or connected and in its TLS handshake for less than LOOP_TLS_HANDSHAKE_MS
+ * (slow because the machine or the gateway is busy: more handshakes at once
+ * would only slow each one; but a server that never answers the handshake
+ * must not hold a slot for a whole timeout). */
+static bool holds_slot(struct transfer *t, uint64_t now)
+{
+	curl_off_t tls = 0;
+
+	if (!t->tls || t->queued)
+		return false;
+	if (now - t->started < LOOP_TLS_SLOW_MS)
+		return true;
+	if (now - t->started >= LOOP_TLS_HANDSHAKE_MS || !t->connected)
+		return false;
+	curl_easy_getinfo(t->easy, CURLINFO_APPCONNECT_TIME_T, &tls);
+	return tls == 0;
+}
+
+/* Transfers holding a starting slot; *wake: when to look again (0: none
+ * held). A young one frees its slot at a known time, a handshake whenever
+ * it ends (no event says so: looked at every LOOP_TLS_RECHECK_MS). */
+static size_t tls_starting(struct loop *l, uint64_t now, uint64_t *wake)
+{
+	size_t n = 0;
+
+	*wake = 0;
+	for (struct transfer *t = l->transfers; t; t = t->next) {
+		uint64_t at;
+
+		if (!holds_slot(t, now))
+			continue;
+		n++;
+		at = now - t->started < LOOP_TLS_SLOW_MS ? t->started + LOOP_TLS_SLOW_MS
+							  : now + LOOP_TLS_RECHECK_MS;
+		if (!*wake || at < *wake)
+			*wake = at;
+	}
+	return n;
+}
+
+static void fail_queued(struct transfer *t)
+{
+	struct fetch_result r = { .code = CURLE_FAILED_INIT, .body = "", .etag = "",
+				  .error = "could not start the transfer" };
+
+	t->cb(t->arg, &r);
+	transfer_free(t);
+}
+
+/* Move queued transfers into the multi handle while fewer than
+ * LOOP_TLS_STARTING are starting; a transfer's timeout runs from here, so
+ * waiting never makes a live peer time out. One that stalls (no answer to
+ * its connect: a black-holed peer; or no answer once TLS is up: a gateway
+ * waiting on its backend) stops counting after LOOP_TLS_SLOW_MS, so the
+ * cycle stays bounded by one timeout. */
+static void dispatch(struct loop *l)
+{
+	uint64_t now = mono_ms(), wake;
+	size_t n = tls_starting(l, now, &wake);
+
+	while (l->queue && n < LOOP_TLS_STARTING) {
+		struct transfer *t = l->queue;
+
+		l->queue = t->qnext;
+		if (!l->queue)
+			l->queue_tail = NULL;
+		t->qnext = NULL;
+		t->queued = false;
+		t->started = now;
+		if (curl_multi_add_handle(l->multi, t->easy) != CURLM_OK) {
+			fail_queued(t);
+			continue;
+		}
+		if (!n++ || now + LOOP_TLS_SLOW_MS < wake)
+			wake = now + LOOP_TLS_SLOW_MS;
+	}
+	if (l->queue)
+		loop_timer_arm(l, &l->dispatch_timer, wake > now ? wake - now : 1);
+}
+
+static void on_dispatch_timer(void *arg)
+{
+	dispatch(arg);
 }
 
 /* The store for path, read at its first use. libcurl 7.88 makes a new TLS
@@ -403,11 +517,32 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 	}
 	if (o->unix_socket)
 		curl_easy_setopt(t->easy, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
+	t->tls = !strncasecmp(url, "https://", 8);
 	t->next = l->transfers;
 	if (t->next)
 		t->next->prev = t;
 	l->transfers = t;
 	l->n_transfers++;
+	if (t->tls) {
+		uint64_t now = mono_ms(), wake;
+		size_t n = tls_starting(l, now, &wake);
+
+		/* Every peer's node.json at once was ~80 KiB a TLS connection in
+		 * flight (19 MiB for 244) and a burst of handshakes at the gateway. */
+		if (l->queue || n >= LOOP_TLS_STARTING) {
+			t->queued = true;
+			if (l->queue_tail)
+				l->queue_tail->qnext = t;
+			else
+				l->queue = t;
+			l->queue_tail = t;
+			if (!l->dispatch_timer.armed)
+				loop_timer_arm(l, &l->dispatch_timer,
+					       wake > now ? wake - now : 1);
+			return t;
+		}
+		t->started = now;
+	}
 	if (curl_multi_add_handle(l->multi, t->easy) != CURLM_OK) {
 		transfer_free(t);
 		return NULL;
@@ -527,6 +662,8 @@ struct loop *loop_new(void)
 		loop_free(l);
 		return NULL;
 	}
+	l->dispatch_timer.cb = on_dispatch_timer;
+	l->dispatch_timer.arg = l;
 	curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
 	curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
 	curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -544,6 +681,7 @@ void loop_free(struct loop *l)
 		return;
 	while (l->transfers)
 		transfer_free(l->transfers);
+	loop_timer_remove(l, &l->dispatch_timer);
 	if (l->multi)
 		curl_multi_cleanup(l->multi);
 	while (l->stores) {

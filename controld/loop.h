@@ -58,6 +58,14 @@ struct fetch_opts {
 #define LOOP_SEND_BUFFER 16384 /* the least libcurl takes */
 #define LOOP_TRIM_AFTER 16        /* transfers ended, then none running: free memory back */
 #define LOOP_FDS_PER_CONNECTION 2
+/* https transfers starting at once; more wait their turn. One counts while
+ * younger than LOOP_TLS_SLOW_MS, or while in its TLS handshake up to
+ * LOOP_TLS_HANDSHAKE_MS: a black-holed peer holds a slot for the first,
+ * one whose TLS never answers for the second. */
+#define LOOP_TLS_STARTING 16
+#define LOOP_TLS_SLOW_MS 250
+#define LOOP_TLS_HANDSHAKE_MS 1000
+#define LOOP_TLS_RECHECK_MS 50
 
 struct loop;
 

@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -236,6 +238,147 @@ static void test_per_peer_memory_after_fetches(void **state)
 	assert_int_equal(system(ca), 0);
 }
 
+/* A cycle's memory while it runs: https fetches start LOOP_TLS_STARTING at a
+ * time, not every peer at once (~80 KiB a TLS connection in flight). */
+static void test_cycle_peak_memory_bounded(void **state)
+{
+	struct loop *l = loop_new();
+	size_t before;
+	uint16_t port;
+	pid_t child;
+	int status;
+
+	strcpy(dir, "/tmp/p2pwg-test-loop.XXXXXX");
+	make_cert();
+	child = start_server(&port);
+	assert_non_null(l);
+	assert_int_equal(fetch_round(l, port, 1, 1), 1);
+	malloc_trim(0);
+	before = heap_in_use();
+	assert_int_equal(fetch_round(l, port, 2, PEERS), PEERS);
+	print_message("peak heap during a cycle of %d: %zu KiB\n", PEERS,
+		      (peak - before) / 1024);
+	if (COUNTS_HEAP)
+		assert_true(peak - before < (size_t)LOOP_TLS_STARTING * 100 * 1024);
+
+	loop_teardown(l);
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	snprintf(ca, sizeof(ca), "rm -rf %s", dir);
+	assert_int_equal(system(ca), 0);
+}
+
+struct timed {
+	struct loop *l;
+	int left, ok;
+	uint64_t t0, last_ok;
+};
+
+static void on_timed(void *arg, const struct fetch_result *r)
+{
+	struct timed *td = arg;
+
+	if (r->code == CURLE_OK && r->status == 200) {
+		td->ok++;
+		td->last_ok = loop_now(td->l) - td->t0;
+	}
+	if (--td->left == 0)
+		loop_stop(td->l);
+}
+
+/* A listening socket (127.0.1.x: a host per peer, as node.json URLs are)
+ * that never accepts; *port set. With
+ * black_hole, its queue is filled first, so that later connects go
+ * unanswered (a peer that drops every packet); else the kernel completes
+ * each connection and the ClientHello is never answered. */
+static int stall_socket(bool black_hole, uint16_t *port, int *filler)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, black_hole ? 0 : 128), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	*port = ntohs(a.sin_port);
+	*filler = -1;
+	if (black_hole) {
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		*filler = socket(AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(connect(*filler, (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	return fd;
+}
+
+/* STALLED peers that never answer (more than there are starting slots),
+ * then PEERS live ones: how long until every live one was read, and until
+ * the cycle was over. */
+static void stall_cycle(bool black_hole, uint64_t *live, uint64_t *end)
+{
+	enum { STALLED = LOOP_TLS_STARTING + 8, TIMEOUT_MS = 2000 };
+	struct fetch_opts o = {.timeout_ms = TIMEOUT_MS, .max_bytes = 4096};
+	struct loop *l = loop_new();
+	struct timed td = {.l = l, .left = STALLED + PEERS};
+	uint16_t port, hport;
+	int hole, filler, status;
+	char url[64];
+	pid_t child;
+
+	strcpy(dir, "/tmp/p2pwg-test-loop.XXXXXX");
+	make_cert();
+	o.ca_bundle = ca;
+	child = start_server(&port);
+	hole = stall_socket(black_hole, &hport, &filler);
+	td.t0 = loop_now(l);
+	for (int i = 0; i < STALLED; i++) {
+		snprintf(url, sizeof(url), "https://127.0.1.%d:%u/node.json", i + 1, hport);
+		assert_non_null(fetch_start(l, url, &o, on_timed, &td));
+	}
+	for (int i = 2; i < PEERS + 2; i++) {
+		snprintf(url, sizeof(url), "https://127.0.0.%d:%u/node.json", i, port);
+		assert_non_null(fetch_start(l, url, &o, on_timed, &td));
+	}
+	loop_run(l);
+	*end = loop_now(l) - td.t0;
+	*live = td.last_ok;
+	print_message("%s: live peers all read after %" PRIu64 " ms; cycle over after %" PRIu64
+		      " ms\n", black_hole ? "black-holed" : "silent TLS", *live, *end);
+	assert_int_equal(td.ok, PEERS);
+	/* Every stalled one timed out once, none waited for another's timeout. */
+	assert_true(*end < TIMEOUT_MS + LOOP_TLS_HANDSHAKE_MS + 500);
+
+	if (filler >= 0)
+		close(filler);
+	close(hole);
+	loop_teardown(l);
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	snprintf(ca, sizeof(ca), "rm -rf %s", dir);
+	assert_int_equal(system(ca), 0);
+}
+
+/* Black-holed peers (no answer to the connect) hold a starting slot for
+ * LOOP_TLS_SLOW_MS only: live peers queued behind more of them than there
+ * are slots are read at once, not after a timeout. */
+static void test_black_holed_peers_do_not_hold_live_ones(void **state)
+{
+	uint64_t live, end;
+
+	stall_cycle(true, &live, &end);
+	assert_true(live < 2 * LOOP_TLS_SLOW_MS + 500);
+}
+
+/* A server that takes the connection and never answers the handshake holds
+ * a slot for LOOP_TLS_HANDSHAKE_MS, then the live ones get theirs. */
+static void test_silent_tls_peers_hold_slots_briefly(void **state)
+{
+	uint64_t live, end;
+
+	stall_cycle(false, &live, &end);
+	assert_true(live < 2 * LOOP_TLS_HANDSHAKE_MS);
+}
+
 static void on_verdict(void *arg, const struct fetch_result *r)
 {
 	struct round *rd = arg;
@@ -294,6 +437,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_per_peer_memory_after_fetches),
 	    cmocka_unit_test(test_ca_store_verifies),
+	    cmocka_unit_test(test_cycle_peak_memory_bounded),
+	    cmocka_unit_test(test_black_holed_peers_do_not_hold_live_ones),
+	    cmocka_unit_test(test_silent_tls_peers_hold_slots_briefly),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
