@@ -14,9 +14,13 @@
 
 /* Nothing served here takes a body; h2o's default buffers up to 1 GB of one. */
 #define MAX_REQUEST_BODY 0
-/* A client that has not sent a whole request (or idles between requests)
- * this long is closed, so slow drippers give their slot back. */
-#define IDLE_TIMEOUT_MS 5000
+/* A client that has not sent a whole request, or idles between requests,
+ * this long is closed, so slow drippers give their slot back in the end.
+ * h2o 2.2 has one timer for both; a peer keeps its connection between
+ * reads (a quiet peer reads every 4th poll, 60 s by default), so it must
+ * outlast that: a new TLS connection costs the peer and the gateway ~3 ms
+ * of CPU each, a read on a kept one almost nothing. */
+#define IDLE_TIMEOUT_MS 75000
 /* How long the listener rests when accept() finds no descriptor left:
  * level-triggered readiness would otherwise spin on the pending connection. */
 #define EMFILE_BACKOFF_MS 500

@@ -59,6 +59,7 @@ struct loop {
 	struct transfer *transfers;
 	size_t n_transfers;
 	size_t ended_since_trim;
+	unsigned long connections; /* opened, as libcurl counts them */
 	struct transfer *queue, *queue_tail; /* https transfers waiting to start */
 	struct loop_timer dispatch_timer;
 	bool stop;
@@ -266,6 +267,7 @@ static void check_done(struct loop *l)
 		struct transfer *t = NULL;
 		struct fetch_result r = { 0 };
 		double secs = 0;
+		long conns = 0;
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
@@ -273,6 +275,8 @@ static void check_done(struct loop *l)
 		r.code = m->data.result;
 		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);
 		curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME, &secs);
+		if (curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK)
+			l->connections += (unsigned long)conns;
 		r.seconds = secs;
 		r.body = t->buf ? t->buf : "";
 		r.len = t->len;
@@ -473,11 +477,14 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 	curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(t->easy, CURLOPT_BUFFERSIZE, (long)LOOP_RECV_BUFFER);
 	curl_easy_setopt(t->easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)LOOP_SEND_BUFFER);
-	/* The next request to a peer is a poll interval away: an idle TLS
-	 * connection kept per peer meanwhile held ~100 KiB each (its own SSL_CTX,
-	 * SSL and buffers). Closed instead. (A CURLSH could resume TLS sessions,
-	 * but libcurl 7.88's shared cache holds 8, far fewer than the peers.) */
-	curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, 1L);
+	/* A new TLS connection costs ~3 ms of CPU here (OpenSSL 3.0's handshake
+	 * ~2.4 ms, libcurl's new TLS context per connection the rest), a request
+	 * on a kept one 0.07 ms; but a kept one holds ~40 KiB while idle. So the
+	 * caller says: kept for the list and a small mesh's peers, closed after
+	 * the answer for a large one. (A CURLSH could resume TLS sessions, but
+	 * that saves little of the handshake, and libcurl 7.88's shared cache
+	 * holds 8.) */
+	curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, o->keep_alive ? 0L : 1L);
 	curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "p2pwg-controld/0.1");
 	/* Plain http (/test over the overlay, the guest agent's socket) reads no CA. */
@@ -554,6 +561,11 @@ void fetch_cancel(struct loop *l, void *handle)
 {
 	if (handle)
 		transfer_free(handle);
+}
+
+unsigned long loop_connections_opened(const struct loop *l)
+{
+	return l->connections;
 }
 
 size_t fetch_in_flight(struct loop *l)
@@ -672,6 +684,9 @@ struct loop *loop_new(void)
 	curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
 	/* Over the cap curl queues transfers instead of opening descriptors. */
 	curl_multi_setopt(l->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)LOOP_MAX_CONNECTIONS);
+	/* Else the cache follows the handles in flight, and shrinks to nothing
+	 * between cycles. */
+	curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)LOOP_KEPT_CONNECTIONS);
 	return l;
 }
 

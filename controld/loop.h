@@ -49,6 +49,8 @@ struct fetch_opts {
 	bool follow_https_redirects; /* up to 3, to https:// only; else none */
 	const char *post_json;       /* NULL: a GET; else POST this body (copied) as JSON */
 	const char *unix_socket;     /* NULL: TCP; else connect to this UNIX socket path */
+	bool keep_alive; /* leave the connection open for the next fetch to this host
+			  * (at most LOOP_KEPT_CONNECTIONS stay; else closed after the answer) */
 };
 
 /* libcurl's connections: one per peer for node.json and one for /test, plus
@@ -57,6 +59,9 @@ struct fetch_opts {
 #define LOOP_RECV_BUFFER 4096
 #define LOOP_SEND_BUFFER 16384 /* the least libcurl takes */
 #define LOOP_TRIM_AFTER 16        /* transfers ended, then none running: free memory back */
+/* Idle connections kept for keep_alive fetches (~40 KiB each: libcurl 7.88
+ * gives each its own TLS context); the oldest is closed past this. */
+#define LOOP_KEPT_CONNECTIONS 72
 #define LOOP_FDS_PER_CONNECTION 2
 /* https transfers starting at once; more wait their turn. One counts while
  * younger than LOOP_TLS_SLOW_MS, or while in its TLS handshake up to
@@ -89,6 +94,9 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 
 /* Cancel a transfer started by fetch_start; its callback is not called. */
 void fetch_cancel(struct loop *l, void *handle);
+
+/* New connections opened so far (a reused one counts none). */
+unsigned long loop_connections_opened(const struct loop *l);
 
 /* Number of transfers in flight. */
 size_t fetch_in_flight(struct loop *l);

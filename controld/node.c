@@ -30,6 +30,10 @@
 /* Peers started together answer within a few hundred ms of each other (a
  * STUN round trip, their list read): look again that soon, then back off. */
 #define REFETCH_FIRST_MS 250
+/* Up to this many peers each one's connection stays open between reads (a
+ * new TLS connection was most of an idle node's CPU); past it, ~40 KiB per
+ * idle connection would be the larger cost, and they are closed. */
+#define KEEP_PEERS 64
 
 /* A period in seconds, jittered so that nodes started together drift apart. */
 static uint64_t period_ms(unsigned s)
@@ -331,14 +335,15 @@ static bool quiet(struct node *n, size_t i, time_t now)
 
 /* Fetch every entry's node.json, or (only_unready) those not ready yet. A
  * quiet peer is read on every QUIET_POLLS-th poll only (each its own turn):
- * the server closes idle connections, so every read is a new TLS connection,
- * and those were most of an idle node's CPU. Anything amiss (a failed /test,
+ * in a mesh larger than KEEP_PEERS every read is a new TLS connection, and
+ * those were most of an idle node's CPU. Anything amiss (a failed /test,
  * a stale handshake, no checked path, the relay) reads it every poll again. */
 static void fetch_all(struct node *n, bool only_unready)
 {
 	struct fetch_opts o = https_opts(n, NODEINFO_MAX_BYTES);
 	time_t now = time(NULL);
 
+	o.keep_alive = n->n <= KEEP_PEERS + 1; /* the list holds the node itself */
 	if (!only_unready)
 		n->polls++;
 	for (size_t i = 0; i < n->n; i++) {
@@ -519,6 +524,7 @@ static void poll_now(void *arg)
 		return;
 	}
 	o.if_none_match = n->etag;
+	o.keep_alive = true;
 	n->list_fetch = fetch_start(n->l, n->c->gist_url, &o, on_list, n);
 	if (!n->list_fetch)
 		log_err("peer", "cannot start fetching %s", n->c->gist_url);

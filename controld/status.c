@@ -209,6 +209,8 @@ char *status_metrics(struct node *n)
 		   "p2pwg_nodejson_fetches_total{result=\"ok\"} %llu\n"
 		   "p2pwg_nodejson_fetches_total{result=\"failed\"} %llu\n",
 		(unsigned long long)n->m_node_ok, (unsigned long long)n->m_node_fail);
+	M("connections_opened_total", "counter", "connections opened for fetches (HTTPS and /test); a kept one is reused",
+	  "%lu", loop_connections_opened(n->l));
 	M("setpeers_total", "counter", "peer sets applied by wgagent", "%llu", (unsigned long long)n->m_setpeers);
 	M("setpeers_failed_total", "counter", "peer sets refused or failed", "%llu", (unsigned long long)n->m_setpeers_fail);
 	M("stun_probes_total", "counter", "STUN probes", "%llu", (unsigned long long)n->m_stun);

@@ -109,6 +109,16 @@ check "controld logs [wg] peer <key> at position <i> endpoint <ip:port>" \
 check "controld logs [stun] <nat> <ip:port>" grep -q '\[stun\] port-remapping 198.18.0.11:40001' "$L1"
 check "controld logs [http] connected to <ip>: <json>" grep -q '\[http\] connected to 10.88.0.12: {"wg_ip": "10.88.0.12/32"' "$L1"
 
+# Every read of the list and of a peer's node.json is a TLS connection through
+# the gateway unless it is kept (~3 ms of CPU each at both ends, most of an
+# idle node's CPU): over four polls n1 opens none but its /test probes'.
+m1() { ip netns exec "$(nl_ns 1)" curl -s -m 3 http://127.0.0.1:8081/metrics | awk -v m="p2pwg_$1" '$1 == m { print $2 }'; }
+c0=$(m1 connections_opened_total) t0=$(($(m1 tests_total) + $(m1 tests_failed_total)))
+sleep $((4 * NL_POLL + 1))
+c1=$(m1 connections_opened_total) t1=$(($(m1 tests_total) + $(m1 tests_failed_total)))
+check "over $((4 * NL_POLL + 1)) s n1 reads the list and node.json on kept connections ($((c1 - c0)) opened, $((t1 - t0)) of them /test probes)" \
+	test $((c1 - c0 - (t1 - t0))) -le 1
+
 # ==== membership changes while traffic flows ====
 ping_start members 0 1 25
 snapshot $ALL >"$TMP/s.before"

@@ -126,10 +126,13 @@ static void on_done(void *arg, const struct fetch_result *r)
 
 static size_t peak;
 
+static bool keep; /* fetch_round's fetches keep their connections */
+
 /* Fetch from peers first .. first+n-1 at once; returns how many answered. */
 static int fetch_round(struct loop *l, uint16_t port, int first, int n)
 {
-	struct fetch_opts o = {.timeout_ms = 5000, .max_bytes = 4096, .ca_bundle = ca};
+	struct fetch_opts o = {.timeout_ms = 5000, .max_bytes = 4096, .ca_bundle = ca,
+			       .keep_alive = keep};
 	struct round rd = {.l = l, .left = n};
 	char url[64];
 
@@ -379,6 +382,44 @@ static void test_silent_tls_peers_hold_slots_briefly(void **state)
 	assert_true(live < 2 * LOOP_TLS_HANDSHAKE_MS);
 }
 
+/* keep_alive: the next cycle to the same peers reuses every connection (no
+ * TLS handshake, ~3 ms of CPU each); without it every read connects anew. */
+static void test_keep_alive_reuses_connections(void **state)
+{
+	struct loop *l = loop_new();
+	unsigned long opened;
+	uint16_t port;
+	pid_t child;
+	int status;
+
+	strcpy(dir, "/tmp/p2pwg-test-loop.XXXXXX");
+	make_cert();
+	child = start_server(&port);
+	assert_non_null(l);
+
+	keep = false;
+	assert_int_equal(fetch_round(l, port, 2, PEERS), PEERS);
+	opened = loop_connections_opened(l);
+	assert_int_equal(fetch_round(l, port, 2, PEERS), PEERS);
+	assert_int_equal(loop_connections_opened(l) - opened, PEERS);
+
+	keep = true;
+	assert_int_equal(fetch_round(l, port, 2, PEERS), PEERS);
+	opened = loop_connections_opened(l);
+	assert_int_equal(fetch_round(l, port, 2, PEERS), PEERS);
+	assert_int_equal(fetch_round(l, port, 2, PEERS), PEERS);
+	print_message("kept: %lu new connections for two more cycles of %d\n",
+		      loop_connections_opened(l) - opened, PEERS);
+	assert_int_equal(loop_connections_opened(l) - opened, 0);
+	keep = false;
+
+	loop_teardown(l);
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	snprintf(ca, sizeof(ca), "rm -rf %s", dir);
+	assert_int_equal(system(ca), 0);
+}
+
 static void on_verdict(void *arg, const struct fetch_result *r)
 {
 	struct round *rd = arg;
@@ -438,6 +479,7 @@ int main(void)
 	    cmocka_unit_test(test_per_peer_memory_after_fetches),
 	    cmocka_unit_test(test_ca_store_verifies),
 	    cmocka_unit_test(test_cycle_peak_memory_bounded),
+	    cmocka_unit_test(test_keep_alive_reuses_connections),
 	    cmocka_unit_test(test_black_holed_peers_do_not_hold_live_ones),
 	    cmocka_unit_test(test_silent_tls_peers_hold_slots_briefly),
 	};
