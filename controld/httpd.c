@@ -14,13 +14,16 @@
 
 /* Nothing served here takes a body; h2o's default buffers up to 1 GB of one. */
 #define MAX_REQUEST_BODY 0
-/* A client that has not sent a whole request, or idles between requests,
- * this long is closed, so slow drippers give their slot back in the end.
- * h2o 2.2 has one timer for both; a peer keeps its connection between
- * reads (a quiet peer reads every 4th poll, 60 s by default), so it must
- * outlast that: a new TLS connection costs the peer and the gateway ~3 ms
- * of CPU each, a read on a kept one almost nothing. */
+/* A client idle between requests, or slow to send one, is closed after
+ * this long (h2o 2.2 has one timer for both). A peer keeps its connection
+ * between reads (a quiet peer reads on every 4th poll, 60 s by default), so
+ * it must outlast that: a new TLS connection costs the peer and the gateway
+ * ~3 ms of CPU each, a read on a kept one almost nothing. */
 #define IDLE_TIMEOUT_MS 75000
+/* A connection that has had no answer this long after its accept (it sent
+ * nothing, or drips its first request) is closed, so slow drippers give
+ * their slot back. */
+#define FIRST_REQUEST_MS 5000
 /* How long the listener rests when accept() finds no descriptor left:
  * level-triggered readiness would otherwise spin on the pending connection. */
 #define EMFILE_BACKOFF_MS 500
@@ -134,10 +137,34 @@ static void on_rest_over(void *arg)
 	listener_update(lis);
 }
 
+/* An accepted connection, until h2o closes it. */
+struct conn {
+	struct listener *lis;
+	h2o_socket_t *sock;
+	struct loop_timer first; /* FIRST_REQUEST_MS after the accept */
+};
+
+/* Nothing answered yet: h2o is still waiting for the first request. A
+ * shutdown makes its read end, and h2o closes the connection itself. */
+static void on_first_request_due(void *arg)
+{
+	struct conn *c = arg;
+
+	loop_timer_remove(c->lis->l, &c->first); /* fired: off the loop's list */
+	if (c->sock->bytes_written)
+		return;
+	log_debug("http", "%s listener: no request within %d ms; closing the connection",
+		  c->lis->what, FIRST_REQUEST_MS);
+	shutdown(h2o_socket_get_fd(c->sock), SHUT_RDWR);
+}
+
 static void on_conn_close(void *data)
 {
-	struct listener *lis = data;
+	struct conn *c = data;
+	struct listener *lis = c->lis;
 
+	loop_timer_remove(lis->l, &c->first);
+	free(c);
 	lis->conns--;
 	if (lis->conns < lis->max / 2)
 		lis->warned_full = false;
@@ -161,6 +188,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
 	for (int i = 0; !err && i < ACCEPTS_PER_WAKEUP && lis->conns < lis->max; i++) {
 		h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+		struct conn *c;
 
 		if (!sock) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
@@ -168,9 +196,17 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 			break;
 		}
 		lis->warned = false;
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			h2o_socket_close(sock);
+			break;
+		}
+		*c = (struct conn){ .lis = lis, .sock = sock,
+				    .first = { .cb = on_first_request_due, .arg = c } };
 		lis->conns++;
 		sock->on_close.cb = on_conn_close;
-		sock->on_close.data = lis;
+		sock->on_close.data = c;
+		loop_timer_arm(lis->l, &c->first, FIRST_REQUEST_MS);
 		h2o_accept(&lis->accept_ctx, sock);
 	}
 	if (lis->conns >= lis->max && !lis->warned_full) {

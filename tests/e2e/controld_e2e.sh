@@ -344,7 +344,10 @@ check "and controld's memory stays bounded (peak ${HWM} kB, was ${RSS0} kB)" tes
 POST=$(ip netns exec "$NS_A" curl -s -o /dev/null -m 5 -w '%{http_code}' -H 'Expect:' -H 'Content-Length: 943718400' -X POST --data-binary x http://127.0.0.1:8080/node.json)
 check "a POST announcing 900 MB is refused at once ($POST)" test "$POST" = 413
 
-# A client that sends nothing, or drips a request byte by byte, is closed after 5 s.
+# A client that sends nothing, or drips its first request byte by byte, is
+# closed after 5 s; one that was answered keeps its connection for the next
+# read (a peer reads again a poll later: a new TLS connection each time was
+# most of an idle node's CPU).
 cat >"$TMP/closed_in.sh" <<'SH'
 # Seconds until controld on 127.0.0.1:8080 gives up on a client that sends
 # nothing (idle) or a request one byte a second (drip). Builtins only.
@@ -357,6 +360,20 @@ for i in $(seq 20); do
 done
 echo $((SECONDS - s))
 SH
+cat >"$TMP/kept.sh" <<'SH'
+# The status line of a second request sent 8 s after the first was answered,
+# on the same connection.
+exec 3<>/dev/tcp/127.0.0.1/8080 || exit 1
+printf 'GET /healthz HTTP/1.1\r\nHost: n\r\n\r\n' >&3
+read -r -t 2 -u 3 _ || exit 1
+while read -r -t 0.5 -u 3 _; do :; done
+sleep 8
+printf 'GET /healthz HTTP/1.1\r\nHost: n\r\n\r\n' >&3 2>/dev/null || exit 1
+read -r -t 2 -u 3 line && echo "${line%$'\r'}"
+SH
+KEPT=$(ip netns exec "$NS_A" bash "$TMP/kept.sh")
+check "a connection answered once is kept: a second request 8 s later is answered (${KEPT:-closed})" \
+	test "$KEPT" = "HTTP/1.1 200 OK"
 T_IDLE=$(ip netns exec "$NS_A" bash "$TMP/closed_in.sh" idle)
 T_DRIP=$(ip netns exec "$NS_A" bash "$TMP/closed_in.sh" drip)
 e2e_log "figure: an idle connection is closed after ${T_IDLE:-?} s, a dripping one after ${T_DRIP:-?} s"
