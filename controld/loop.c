@@ -38,6 +38,8 @@ struct transfer {
 	bool connected; /* curl waited to read: past the TCP connect (libcurl
 			 * 7.88 times the connect only once TLS is up too) */
 	uint64_t started; /* mono ms it went into the multi handle */
+	uint64_t queued_at; /* mono ms fetch_start queued it */
+	long timeout_ms;
 	struct transfer *prev, *next;
 	struct transfer *qnext;
 };
@@ -343,6 +345,20 @@ static size_t tls_starting(struct loop *l, uint64_t now, uint64_t *wake)
 	return n;
 }
 
+/* What is left of t's timeout after its wait, but at least half of it: the
+ * last of a cycle (often the black-holed peers, listed last) ends about one
+ * timeout after the cycle began, and a live peer that waited behind
+ * stalled ones still has time to answer. */
+static void set_timeout(struct transfer *t, uint64_t now)
+{
+	long waited = (long)(now - t->queued_at), left = t->timeout_ms - waited;
+
+	if (left < t->timeout_ms / 2)
+		left = t->timeout_ms / 2;
+	curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, left);
+	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, left);
+}
+
 static void fail_queued(struct transfer *t)
 {
 	struct fetch_result r = { .code = CURLE_FAILED_INIT, .body = "", .etag = "",
@@ -353,8 +369,8 @@ static void fail_queued(struct transfer *t)
 }
 
 /* Move queued transfers into the multi handle while fewer than
- * LOOP_TLS_STARTING are starting; a transfer's timeout runs from here, so
- * waiting never makes a live peer time out. One that stalls (no answer to
+ * LOOP_TLS_STARTING are starting; at least half a transfer's timeout runs
+ * from here, so waiting never makes a live peer time out. One that stalls (no answer to
  * its connect: a black-holed peer; or no answer once TLS is up: a gateway
  * waiting on its backend) stops counting after LOOP_TLS_SLOW_MS, so the
  * cycle stays bounded by one timeout. */
@@ -372,6 +388,7 @@ static void dispatch(struct loop *l)
 		t->qnext = NULL;
 		t->queued = false;
 		t->started = now;
+		set_timeout(t, now);
 		if (curl_multi_add_handle(l->multi, t->easy) != CURLM_OK) {
 			fail_queued(t);
 			continue;
@@ -538,6 +555,8 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 		 * flight (19 MiB for 244) and a burst of handshakes at the gateway. */
 		if (l->queue || n >= LOOP_TLS_STARTING) {
 			t->queued = true;
+			t->queued_at = now;
+			t->timeout_ms = o->timeout_ms;
 			if (l->queue_tail)
 				l->queue_tail->qnext = t;
 			else
