@@ -231,6 +231,8 @@ check "30 /test requests in a row add at most one log line ($lines)" test "$line
 
 # ---- /test: a process holding the port is reported, and outlasted ----
 ctl b set >/dev/null # no address: b closes its /test listener
+# (once the address is seen gone: the squatter's bind would fail before that)
+retry 5 bash -c "[ -z \"\$(ip netns exec $NS_B ss -Hltn sport = :8000)\" ]"
 mkdir -p "$TMP/fake" && echo '{"wg_ip": "fake"}' >"$TMP/fake/test"
 ip netns exec "$NS_B" setpriv --reuid=65534 --regid=65534 --clear-groups \
 	busybox httpd -f -p 8000 -h "$TMP/fake" &
