@@ -172,6 +172,34 @@ static void test_socket(void **state)
 		close(c);
 	}
 
+	/* A request that arrives 3 s after its connection (a busy machine, a
+	 * retransmission) is answered: a slow pair is not a pair down. */
+	{
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TESTSRV_PORT),
+					   .sin_addr = lo };
+		struct pollfd pfd = { .fd = t.listen_fd, .events = POLLIN };
+		const char req[] = "GET /test HTTP/1.1\r\nHost: x\r\n\r\n";
+		int slot = -1;
+
+		c = socket(AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(connect(c, (struct sockaddr *)&sin, sizeof(sin)), 0);
+		assert_int_equal(poll(&pfd, 1, 2000), 1);
+		testsrv_accept(&t, 5000);
+		assert_true(testsrv_tick(&t, 8000) > 0);
+		for (int i = 0; i < TESTSRV_MAX_CONNS; i++)
+			if (t.conns[i].fd >= 0)
+				slot = i;
+		assert_true(slot >= 0);
+		assert_int_equal(write(c, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+		pfd.fd = t.conns[slot].fd;
+		assert_int_equal(poll(&pfd, 1, 2000), 1);
+		testsrv_input(&t, slot, 8000);
+		memset(resp, 0, sizeof(resp));
+		assert_true(read(c, resp, sizeof(resp) - 1) > 0);
+		assert_int_equal(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17), 0);
+		close(c);
+	}
+
 	/* No address: no listener. */
 	assert_int_equal(testsrv_bind(&t, NULL), 0);
 	assert_int_equal(t.listen_fd, -1);
