@@ -240,15 +240,13 @@ static void transfer_free(struct transfer *t)
 		t->next->prev = t->prev;
 	l->n_transfers--;
 	if (t->queued) {
-		struct transfer **pp;
+		struct transfer **pp, *before = NULL;
 
-		for (pp = &l->queue; *pp != t; pp = &(*pp)->qnext)
+		for (pp = &l->queue; *pp != t; before = *pp, pp = &(*pp)->qnext)
 			;
 		*pp = t->qnext;
 		if (l->queue_tail == t)
-			l->queue_tail = NULL;
-		for (struct transfer *q = l->queue; q; q = q->qnext)
-			l->queue_tail = q;
+			l->queue_tail = before;
 	} else {
 		curl_multi_remove_handle(l->multi, t->easy);
 	}
@@ -369,11 +367,9 @@ static void fail_queued(struct transfer *t)
 }
 
 /* Move queued transfers into the multi handle while fewer than
- * LOOP_TLS_STARTING are starting; at least half a transfer's timeout runs
- * from here, so waiting never makes a live peer time out. One that stalls (no answer to
- * its connect: a black-holed peer; or no answer once TLS is up: a gateway
- * waiting on its backend) stops counting after LOOP_TLS_SLOW_MS, so the
- * cycle stays bounded by one timeout. */
+ * LOOP_TLS_STARTING hold a slot (holds_slot); at least half a transfer's
+ * timeout runs from here, so waiting never makes a live peer time out, and
+ * stalled ones give their slots up, so the cycle stays one timeout long. */
 static void dispatch(struct loop *l)
 {
 	uint64_t now = mono_ms(), wake;
@@ -505,9 +501,8 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 	curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "p2pwg-controld/0.1");
 	/* Plain http (/test over the overlay, the guest agent's socket) reads no CA. */
-	store = NULL;
-	if (!strncasecmp(url, "https://", 8))
-		store = ca_store(l, o->ca_bundle ? o->ca_bundle : "");
+	t->tls = !strncasecmp(url, "https://", 8);
+	store = t->tls ? ca_store(l, o->ca_bundle ? o->ca_bundle : "") : NULL;
 	if (store) {
 		/* No file for libcurl to read: the shared store goes in instead. */
 		curl_easy_setopt(t->easy, CURLOPT_CAINFO, NULL);
@@ -541,7 +536,6 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 	}
 	if (o->unix_socket)
 		curl_easy_setopt(t->easy, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
-	t->tls = !strncasecmp(url, "https://", 8);
 	t->next = l->transfers;
 	if (t->next)
 		t->next->prev = t;

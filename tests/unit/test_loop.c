@@ -194,6 +194,14 @@ static pid_t start_server(uint16_t *port)
 	return child;
 }
 
+/* The start of a test: a new certificate and the server's child on *port. */
+static pid_t test_begin(uint16_t *port)
+{
+	strcpy(dir, "/tmp/p2pwg-test-loop.XXXXXX"); /* mkdtemp used the last one */
+	make_cert();
+	return start_server(port);
+}
+
 /* The end of a test: the loop torn down, the server's child gone, the
  * certificates removed. */
 static void test_end(struct loop *l, pid_t child)
@@ -258,9 +266,7 @@ static void test_cycle_peak_memory_bounded(void **state)
 	uint16_t port;
 	pid_t child;
 
-	strcpy(dir, "/tmp/p2pwg-test-loop.XXXXXX");
-	make_cert();
-	child = start_server(&port);
+	child = test_begin(&port);
 	assert_non_null(l);
 	assert_int_equal(fetch_round(l, port, 1, 1), 1);
 	malloc_trim(0);
@@ -333,10 +339,8 @@ static void stall_cycle(bool black_hole, uint64_t *live, uint64_t *end)
 	char url[64];
 	pid_t child;
 
-	strcpy(dir, "/tmp/p2pwg-test-loop.XXXXXX");
-	make_cert();
+	child = test_begin(&port);
 	o.ca_bundle = ca;
-	child = start_server(&port);
 	hole = stall_socket(black_hole, &hport, &filler);
 	td.t0 = loop_now(l);
 	for (int i = 0; i < STALLED; i++) {
@@ -395,9 +399,7 @@ static void test_keep_alive_reuses_connections(void **state)
 	uint16_t port;
 	pid_t child;
 
-	strcpy(dir, "/tmp/p2pwg-test-loop.XXXXXX");
-	make_cert();
-	child = start_server(&port);
+	child = test_begin(&port);
 	assert_non_null(l);
 
 	keep = false;
