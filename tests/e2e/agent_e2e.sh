@@ -234,9 +234,18 @@ ctl b set >/dev/null # no address: b closes its /test listener
 # (once the address is seen gone: the squatter's bind would fail before that)
 retry 5 bash -c "[ -z \"\$(ip netns exec $NS_B ss -Hltn sport = :8000)\" ]"
 mkdir -p "$TMP/fake" && echo '{"wg_ip": "fake"}' >"$TMP/fake/test"
-ip netns exec "$NS_B" setpriv --reuid=65534 --regid=65534 --clear-groups \
-	busybox httpd -f -p 8000 -h "$TMP/fake" &
-SQUAT=$!
+# busybox's bind can still meet the port in use a moment (seen on CI as
+# "httpd: bind: Address already in use"): start it again until it stays.
+for try in $(seq 30); do
+	ip netns exec "$NS_B" setpriv --reuid=65534 --regid=65534 --clear-groups \
+		busybox httpd -f -p 8000 -h "$TMP/fake" 2>>"$TMP/squat.err" &
+	SQUAT=$!
+	sleep 0.5
+	kill -0 $SQUAT 2>/dev/null && break
+	wait $SQUAT 2>/dev/null
+	sleep 0.5
+done
+e2e_log "the squatter holds :8000 after $try attempt(s) ($(sort -u "$TMP/squat.err" 2>/dev/null | tr '\n' ' '))"
 track_pid $SQUAT busybox
 retry 3 ip netns exec "$NS_B" ss -Hltn sport = :8000
 ctl b set --address 10.88.0.11/24 --peer "$KEY_A,endpoint=198.18.0.1:51820,allowed=10.88.0.10/32,keepalive=25" >/dev/null
