@@ -82,9 +82,15 @@ ip netns exec "$NS" nginx -c "$TMP/nginx/nginx.conf" || exit 1
 track_pid "$(cat "$TMP/nginx/nginx.pid")" nginx
 retry 5 ip netns exec "$NS" curl -sf --cacert "$TMP/ca.pem" "https://n0.$DOM/node.json" || exit 1
 
-rss() { # PID: "rss_kib private_kib"
-	awk '/^Rss:/ { r = $2 } /^Private_(Clean|Dirty):/ { p += $2 } END { print r, p }' "/proc/$1/smaps_rollup"
+# PID: "rss_kib private_kib anonymous_kib". RSS counts the shared libraries'
+# pages this process touched (most of controld's RSS at 0 peers: libcrypto
+# alone ~4 MiB), private those no other process maps, anonymous its own heap
+# and stacks: what a peer more costs shows there.
+rss() {
+	awk '/^Rss:/ { r = $2 } /^Private_(Clean|Dirty):/ { p += $2 } /^Anonymous:/ { a = $2 }
+	     END { print r, p, a }' "/proc/$1/smaps_rollup"
 }
+mib() { echo "$(($1 / 1024)).$((($1 % 1024) * 10 / 1024))"; }
 metric() { ip netns exec "$NS" curl -s -m 2 http://127.0.0.1:8081/metrics | awk -v m="$1" '$1 == m { print $2 }'; }
 
 # The prototype's way.
@@ -122,16 +128,16 @@ self_json() {
 }
 self_json
 mem_row() { # LABEL: RSS and private of the three processes
-	read -r cr cp <<<"$(rss $CPID)"
-	read -r ar ap <<<"$(rss $APID)"
-	read -r gr gp <<<"$(rss $GOPID)"
-	echo "figure|memory at $1 peers: controld RSS / private|$((cr / 1024)).$(((cr % 1024) * 10 / 1024)) / $((cp / 1024)).$(((cp % 1024) * 10 / 1024))|MiB"
-	echo "figure|memory at $1 peers: wgagent RSS / private|$((ar / 1024)).$(((ar % 1024) * 10 / 1024)) / $((ap / 1024)).$(((ap % 1024) * 10 / 1024))|MiB"
-	echo "figure|memory at $1 peers: wireguard-go RSS|$((gr / 1024)).$(((gr % 1024) * 10 / 1024))|MiB"
-	MEM[$1]=$cr
+	read -r cr cp ca <<<"$(rss $CPID)"
+	read -r ar ap aa <<<"$(rss $APID)"
+	read -r gr gp ga <<<"$(rss $GOPID)"
+	echo "figure|memory at $1 peers: controld RSS / private / anonymous|$(mib $cr) / $(mib $cp) / $(mib $ca)|MiB"
+	echo "figure|memory at $1 peers: wgagent RSS / private / anonymous|$(mib $ar) / $(mib $ap) / $(mib $aa)|MiB"
+	echo "figure|memory at $1 peers: wireguard-go RSS|$(mib $gr)|MiB"
+	MEM[$1]=$cr ANON[$1]=$ca
 	HWM=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' /proc/$CPID/status)
 }
-declare -A MEM=()
+declare -A MEM=() ANON=()
 configured() { [ "$(metric p2pwg_peers_configured)" = "$1" ]; }
 start_controld 2
 retry 10 configured 0 || { echo "controld did not start"; tail "$TMP/controld.log"; exit 1; }
@@ -147,7 +153,7 @@ for n in 40 $((P - 1)); do
 done
 echo "figure|controld peak RSS (VmHWM) after $((P - 1)) peers' polls|$HWM|MiB"
 [ -n "${MEM[40]:-}" ] && [ $((P - 1)) -gt 40 ] &&
-	echo "figure|controld RSS growth per peer, 40 to $((P - 1))|$(((MEM[$((P - 1))] - MEM[40]) / (P - 41)))|KiB"
+	echo "figure|controld growth per peer, 40 to $((P - 1)): RSS / anonymous|$(((MEM[$((P - 1))] - MEM[40]) / (P - 41))) / $(((ANON[$((P - 1))] - ANON[40]) / (P - 41)))|KiB"
 list $((P - dead)) $dead >"$TMP/www/list.json"
 
 # controld's way: a fresh controld reads the whole list of P at once.

@@ -59,9 +59,11 @@ struct fetch_opts {
 #define LOOP_RECV_BUFFER 4096
 #define LOOP_SEND_BUFFER 16384 /* the least libcurl takes */
 #define LOOP_TRIM_AFTER 16        /* transfers ended, then none running: free memory back */
-/* Idle connections kept for keep_alive fetches (~40 KiB each: libcurl 7.88
- * gives each its own TLS context); the oldest is closed past this. */
-#define LOOP_KEPT_CONNECTIONS 72
+/* Idle connections kept for keep_alive fetches: in a mesh of up to 64 peers
+ * one per peer for node.json (~40 KiB each: libcurl 7.88 gives each its own
+ * TLS context) and one for /test (plain http, a few KiB), and the list's;
+ * the oldest is closed past this. */
+#define LOOP_KEPT_CONNECTIONS (2 * 64 + 8)
 #define LOOP_FDS_PER_CONNECTION 2
 /* https transfers starting at once; more wait their turn. One counts while
  * younger than LOOP_TLS_SLOW_MS, or while in its TLS handshake up to

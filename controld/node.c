@@ -19,6 +19,12 @@
 /* Two SYN retransmissions (1 s, 3 s): one lost packet, or a busy moment on
  * either end, is not a peer that is down. */
 #define TEST_TIMEOUT_MS 5000
+/* A check on a kept connection (or one to be kept) gets this long; if it
+ * fails it is made again at once on a new connection, with TEST_TIMEOUT_MS,
+ * and only that one can show the pair down. After an outage a kept one can
+ * wait out a retransmission timer grown by earlier trouble, where a new
+ * connection's SYN goes out at once. A working tunnel answers in ms. */
+#define TEST_KEPT_TIMEOUT_MS 1500
 /* A /test that passed while the handshake the agent last reported was not
  * fresh: read the agent's view this soon, so /status says direct at once. */
 #define DEV_SOON_MS 200
@@ -608,6 +614,12 @@ static void on_check(void *arg, const P2pwg__Response *r, const char *error)
 	free(cc);
 }
 
+void node_paths_suspect(struct node *n, const uint8_t key[32])
+{
+	if (pathcheck_suspect(&n->pc, key, loop_now(n->l)))
+		loop_timer_arm(n->l, &n->t_check, 0);
+}
+
 static void check_now(void *arg)
 {
 	struct node *n = arg;
@@ -821,6 +833,9 @@ static void prompt_at(struct node *n, struct node_entry *e, uint64_t ms)
 	e->test_due = at;
 }
 
+static bool test_start(struct node *n, struct node_entry *e, const struct mesh_peer *p,
+		       bool fresh);
+
 static void on_test(void *arg, const struct fetch_result *r)
 {
 	struct node_entry *e = arg;
@@ -830,8 +845,16 @@ static void on_test(void *arg, const struct fetch_result *r)
 	uint64_t wait;
 
 	e->test = NULL;
-	e->test_at = time(NULL);
 	inet_ntop(AF_INET, &e->test_overlay, ip, sizeof(ip));
+	if (!ok && !e->test_fresh) {
+		const struct mesh_peer *p = applied_peer(n, e->info.wg_pubkey);
+
+		log_debug("http", "no answer from %s on a kept connection (%s); once more on a new one",
+			  ip, r->code != CURLE_OK ? r->error : "unexpected answer");
+		if (p && p->overlay.s_addr == e->test_overlay.s_addr && test_start(n, e, p, true))
+			return;
+	}
+	e->test_at = time(NULL);
 	if (ok) {
 		n->m_test_ok++;
 		/* The peer chose these bytes: no escape sequence reaches a log or /status. */
@@ -849,6 +872,9 @@ static void on_test(void *arg, const struct fetch_result *r)
 			      r->code != CURLE_OK ? r->error : "unexpected answer", SIZE_MAX);
 		log_msg(e->test_ok ? LOG_LVL_WARN : LOG_LVL_DEBUG, "http", "cannot reach %s: %s", ip,
 			e->test_result);
+		/* The path it took may be gone: check it now rather than at
+		 * its next recheck (minutes away on a steady mesh). */
+		node_paths_suspect(n, e->info.wg_pubkey);
 		/* Failed (a peer not configured yet, a lost moment): look again
 		 * soon, backing off until the spread takes it back. */
 		wait = cadence_retry(++e->test_fails, test_interval_ms(n), arc4random());
@@ -863,16 +889,26 @@ static void on_test(void *arg, const struct fetch_result *r)
  * endpoint for p: a packet then makes wireguard-go attempt a handshake it
  * cannot send, which still holds its next attempt back 5 s (REKEY_TIMEOUT),
  * past the moment the endpoint arrives. Its arrival brings a prompt check. */
-static void test_start(struct node *n, struct node_entry *e, const struct mesh_peer *p)
+static bool test_start(struct node *n, struct node_entry *e, const struct mesh_peer *p, bool fresh)
 {
 	struct fetch_opts o = { .timeout_ms = TEST_TIMEOUT_MS, .max_bytes = 4096, .allow_http = true };
 	char url[64];
 
 	if (e->test || (!p->has_endpoint && !e->endpoint[0]))
-		return;
+		return false;
+	/* The same connection from one probe to the next, as for node.json
+	 * (and in a mesh that small): no TCP handshake and teardown through
+	 * the tunnel per probe, which was most of an idle node's work. A
+	 * peer that went away fails the probe all the same: its answer does
+	 * not come. */
+	o.keep_alive = !fresh && n->n <= KEEP_PEERS + 1;
+	if (o.keep_alive)
+		o.timeout_ms = TEST_KEPT_TIMEOUT_MS;
+	e->test_fresh = !o.keep_alive;
 	e->test_overlay = p->overlay;
 	snprintf(url, sizeof(url), "http://%s:8000/test", inet_ntoa(p->overlay));
 	e->test = fetch_start(n->l, url, &o, on_test, e);
+	return e->test != NULL;
 }
 
 /* One peer per tick, in turn: each is checked once per interval, and a node's
@@ -893,7 +929,7 @@ static void test_now(void *arg)
 	p = &n->applied.peers[n->test_next++];
 	e = node_entry_by_key(n, p->key);
 	if (e)
-		test_start(n, e, p);
+		test_start(n, e, p, false);
 }
 
 /* The prompt checks that are due. Waiting for a peer's slot in the spread
@@ -912,7 +948,7 @@ static void prompt_now(void *arg)
 		e->test_prompt = false;
 		p = e->known ? applied_peer(n, e->info.wg_pubkey) : NULL;
 		if (p) /* else gone from the interface */
-			test_start(n, e, p);
+			test_start(n, e, p, false);
 	}
 	prompt_arm(n);
 }

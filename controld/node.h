@@ -48,6 +48,7 @@ struct node_entry {
 	uint64_t test_due; /* monotonic ms; valid with test_prompt */
 	unsigned test_fails; /* prompt checks failed in a row */
 	struct in_addr test_overlay; /* where the last check went */
+	bool test_fresh;	     /* the check in flight is on a new connection */
 	char test_result[SAFETEXT_MAX];
 	struct node *node;
 };
@@ -114,6 +115,10 @@ struct node *node_new(const struct config *c, struct loop *l);
 
 /* The list slot that was read with key, or NULL. */
 struct node_entry *node_entry_by_key(struct node *n, const uint8_t *key);
+
+/* Something says the path to key may have changed (a failed /test, a relay
+ * stream the peer closed): its candidate paths are checked now. */
+void node_paths_suspect(struct node *n, const uint8_t key[32]);
 
 /* Documents served over HTTP (malloc'd, NUL-terminated; NULL on ENOMEM); see status.h. */
 char *node_json(struct node *n);    /* /node.json */

@@ -169,6 +169,7 @@ bool pathcheck_result(struct pathcheck *pc, const uint8_t key[32], const struct 
 	struct pathcheck_peer *p = peer_by_key(pc, key);
 	struct sockaddr_in before_ep = {0}, after_ep = {0};
 	enum pathcheck_kind before, after;
+	uint64_t max;
 	unsigned shift;
 
 	if (!p)
@@ -197,15 +198,42 @@ bool pathcheck_result(struct pathcheck *pc, const uint8_t key[32], const struct 
 		/* The first few quickly: the peer's agent may not know this node
 		 * yet (its list poll lags ours); then ever more slowly. */
 		shift = c->fails <= PATHCHECK_LOST_AFTER ? 0 : c->fails - PATHCHECK_LOST_AFTER;
-		shift = shift > 5 ? 5 : shift;
+		shift = shift > 9 ? 9 : shift;
+		max = PATHCHECK_RETRY_MAX_MS;
+		for (size_t k = 0; k < p->n; k++)
+			if (k != j && p->c[k].answered)
+				max = PATHCHECK_RETRY_SPARE_MS;
 		c->due_ms = now_ms + (c->answered ? PATHCHECK_RETRY_MIN_MS
 						  : (uint64_t)PATHCHECK_RETRY_MIN_MS << shift);
-		if (c->due_ms > now_ms + PATHCHECK_RETRY_MAX_MS)
-			c->due_ms = now_ms + PATHCHECK_RETRY_MAX_MS;
+		if (c->due_ms > now_ms + max)
+			c->due_ms = now_ms + max;
 		break;
 	}
 	after = pathcheck_choose(pc, key, &after_ep);
+	/* The last path that answered is gone: the others (a LAN address
+	 * checked every few minutes) are looked at now, not at their turn. */
+	if (before != PATHCHECK_NONE && after == PATHCHECK_NONE)
+		for (size_t j = 0; j < p->n; j++)
+			if (!p->c[j].inflight && !ep_equal(&p->c[j].ep, ep) && p->c[j].due_ms > now_ms)
+				p->c[j].due_ms = now_ms;
 	return before != after || !ep_equal(&before_ep, &after_ep);
+}
+
+bool pathcheck_suspect(struct pathcheck *pc, const uint8_t key[32], uint64_t now_ms)
+{
+	struct pathcheck_peer *p = peer_by_key(pc, key);
+	bool due = false;
+
+	for (size_t j = 0; p && j < p->n; j++) {
+		struct pathcheck_cand *c = &p->c[j];
+
+		if (!c->inflight) {
+			if (c->due_ms > now_ms)
+				c->due_ms = now_ms;
+			due = true;
+		}
+	}
+	return due;
 }
 
 enum pathcheck_kind pathcheck_choose(const struct pathcheck *pc, const uint8_t key[32],

@@ -6,7 +6,9 @@
  * through wgagent's PathCheck (an authenticated STUN exchange between the two
  * WireGuard ports, see wgagent/connchk.h), never more than `rate` checks a
  * second for all peers together; an answered candidate is checked again every
- * PATHCHECK_RECHECK_MS, one that does not answer with a growing pause.
+ * PATHCHECK_RECHECK_MS, one that does not answer with a growing pause,
+ * longer when another candidate of the peer answers; any at once when the
+ * caller has a reason (pathcheck_suspect: a failed /test).
  * pathcheck_choose() says which path WireGuard should use: lan before direct,
  * and only a candidate that answered.
  */
@@ -23,9 +25,16 @@
 #define PATHCHECK_MAX_CANDS (NODEINFO_MAX_LOCAL + 1)
 #define PATHCHECK_RATE 20 /* checks a second, all peers together */
 #define PATHCHECK_TIMEOUT_MS 1000
-#define PATHCHECK_RECHECK_MS 15000   /* an answered candidate is checked again */
+/* An answered candidate is checked again after this, or when suspected. In
+ * a steady mesh WireGuard's handshakes and /test already show the path
+ * works; at 15 s the checks of 19 peers were half of an idle agent's work. */
+#define PATHCHECK_RECHECK_MS 60000
 #define PATHCHECK_RETRY_MIN_MS 1000  /* after the first unanswered checks */
 #define PATHCHECK_RETRY_MAX_MS 20000 /* the pause doubles up to this */
+/* ...or up to this while another candidate of the peer answers: a LAN
+ * address that did not answer for minutes (another home's LAN) is only
+ * worth a look now and then once a path works. */
+#define PATHCHECK_RETRY_SPARE_MS 300000
 #define PATHCHECK_LOST_AFTER 3	     /* unanswered checks in a row undo an answer */
 
 enum pathcheck_kind {
@@ -96,6 +105,11 @@ bool pathcheck_result(struct pathcheck *pc, const uint8_t key[32], const struct 
 /* The path WireGuard should use to key: the first answered lan candidate,
  * else the answered public endpoint (in *ep), else PATHCHECK_NONE (*ep
  * untouched): the caller keeps the published endpoint, and may relay. */
+/* Something says key's path may have changed (a failed /test, a relay
+ * stream the peer closed): its candidates are checked now, whether they
+ * answered before or not. True if one is due (not every one in flight). */
+bool pathcheck_suspect(struct pathcheck *pc, const uint8_t key[32], uint64_t now_ms);
+
 enum pathcheck_kind pathcheck_choose(const struct pathcheck *pc, const uint8_t key[32],
 				     struct sockaddr_in *ep);
 

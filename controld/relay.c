@@ -233,6 +233,9 @@ static void stream_close(struct relay_stream *s, const char *why)
 			k->backoff_ms = BACKOFF_MIN_MS;
 			log_warn("relay", "stream with %s closed: %s; dialling again",
 				 keyshort(k->key, kb), why);
+			/* The peer may have closed it for a direct path that
+			 * answers its checks: look at ours now, not at their turn. */
+			node_paths_suspect(r->n, k->key);
 		} else if (s->dialer && !k->up && !k->said_fail) {
 			/* Said once until a stream comes up: a peer without a relay
 			 * (an older version) is dialled again and again. */

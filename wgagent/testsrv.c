@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,8 +37,29 @@ enum testsrv_verdict testsrv_classify(const char *buf, size_t len)
 	return TESTSRV_NOT_FOUND;
 }
 
+bool testsrv_keep_alive(const char *buf, size_t len)
+{
+	const char *line = buf, *end = buf + len, *eol;
+
+	eol = memchr(line, '\n', len);
+	if (!eol || eol - line < 9 || memcmp(eol - (eol[-1] == '\r') - 8, "HTTP/1.1", 8))
+		return false;
+	/* Each header line up to the blank one: "Connection:" naming close. */
+	for (line = eol + 1; line < end && (eol = memchr(line, '\n', (size_t)(end - line)));
+	     line = eol + 1) {
+		if (eol == line || (eol == line + 1 && *line == '\r'))
+			break;
+		if ((size_t)(eol - line) < 11 || strncasecmp(line, "connection:", 11))
+			continue;
+		for (const char *p = line + 11; p + 5 <= eol; p++)
+			if (!strncasecmp(p, "close", 5))
+				return false;
+	}
+	return true;
+}
+
 size_t testsrv_response(enum testsrv_verdict v, const struct in_addr *ip,
-			const struct timeval *now, char *out, size_t cap)
+			const struct timeval *now, bool keep, char *out, size_t cap)
 {
 	char body[160], ts[40], ipstr[INET_ADDRSTRLEN];
 	const char *status = "200 OK";
@@ -61,8 +83,9 @@ size_t testsrv_response(enum testsrv_verdict v, const struct in_addr *ip,
 		snprintf(body, sizeof(body), "bad request\n");
 	}
 	n = snprintf(out, cap,
-		     "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		     status, v == TESTSRV_TEST ? "application/json" : "text/plain", strlen(body), body);
+		     "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n%s", status,
+		     v == TESTSRV_TEST ? "application/json" : "text/plain", strlen(body),
+		     keep ? "" : "Connection: close\r\n", body);
 	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
@@ -81,6 +104,7 @@ static void conn_close(struct testsrv_conn *c)
 		close(c->fd);
 	c->fd = -1;
 	c->len = 0;
+	c->kept = false;
 }
 
 static void close_all(struct testsrv *t)
@@ -182,15 +206,38 @@ void testsrv_accept(struct testsrv *t, uint64_t now_ms)
 		socklen_t sl = sizeof(peer);
 		int fd = accept4(t->listen_fd, (struct sockaddr *)&peer, &sl,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		int i, free_slot = -1, same = 0;
+		int i, free_slot = -1, same = 0, idle = -1, idle_same = -1;
 
 		if (fd < 0)
 			return;
 		for (i = 0; i < TESTSRV_MAX_CONNS; i++) {
-			if (t->conns[i].fd < 0)
+			const struct testsrv_conn *c = &t->conns[i];
+			bool from = c->peer.sin_addr.s_addr == peer.sin_addr.s_addr;
+
+			if (c->fd < 0) {
 				free_slot = free_slot < 0 ? i : free_slot;
-			else
-				same += t->conns[i].peer.sin_addr.s_addr == peer.sin_addr.s_addr;
+				continue;
+			}
+			same += from;
+			/* A kept connection waiting for its next request, the
+			 * one used longest ago first: it may give its slot up. */
+			if (c->kept && !c->len) {
+				if (idle < 0 || c->deadline_ms < t->conns[idle].deadline_ms)
+					idle = i;
+				if (from && (idle_same < 0 ||
+					     c->deadline_ms < t->conns[idle_same].deadline_ms))
+					idle_same = i;
+			}
+		}
+		/* Its own idle connection first (a client that reconnects), else
+		 * anyone's idle one when every slot is taken. */
+		if (same >= TESTSRV_MAX_PER_SOURCE && idle_same >= 0) {
+			conn_close(&t->conns[idle_same]);
+			free_slot = idle_same;
+			same--;
+		} else if (free_slot < 0 && idle >= 0) {
+			conn_close(&t->conns[idle]);
+			free_slot = idle;
 		}
 		if (free_slot < 0 || same >= TESTSRV_MAX_PER_SOURCE) {
 			const char *why = free_slot < 0 ? "all slots busy" : "too many from it";
@@ -204,6 +251,7 @@ void testsrv_accept(struct testsrv *t, uint64_t now_ms)
 		}
 		t->conns[free_slot].fd = fd;
 		t->conns[free_slot].len = 0;
+		t->conns[free_slot].kept = false;
 		t->conns[free_slot].peer = peer;
 		t->conns[free_slot].deadline_ms = now_ms + TESTSRV_TIMEOUT_MS;
 	}
@@ -218,12 +266,17 @@ void testsrv_input(struct testsrv *t, int i, uint64_t now_ms)
 	ssize_t n;
 	size_t len;
 
+	bool keep;
+
 	n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
 	if (n <= 0) {
 		if (n == 0 || (errno != EAGAIN && errno != EINTR))
 			conn_close(c);
 		return;
 	}
+	/* The next request on a kept connection has the same deadline as a first one. */
+	if (c->kept && !c->len)
+		c->deadline_ms = now_ms + TESTSRV_TIMEOUT_MS;
 	c->len += (size_t)n;
 	v = testsrv_classify(c->buf, c->len);
 	if (v == TESTSRV_NEED_MORE)
@@ -231,11 +284,22 @@ void testsrv_input(struct testsrv *t, int i, uint64_t now_ms)
 	if (v == TESTSRV_TEST && ratelog_ok(&t->log_served, now_ms))
 		log_info("http", "serving request from %s%s", inet_ntoa(c->peer.sin_addr),
 			 ratelog_more(&t->log_served));
+	keep = v == TESTSRV_TEST && testsrv_keep_alive(c->buf, c->len);
 	gettimeofday(&now, NULL);
-	len = testsrv_response(v, &t->addr, &now, out, sizeof(out));
+	len = testsrv_response(v, &t->addr, &now, keep, out, sizeof(out));
 	/* Small enough for an empty socket buffer; a client that stalls loses it. */
-	if (send(c->fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (send(c->fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 		log_debug("http", "send to %s: %s", inet_ntoa(c->peer.sin_addr), strerror(errno));
+		keep = false;
+	}
+	if (keep) {
+		/* Anything sent past this request (no client pipelines a
+		 * probe) is dropped with it. */
+		c->kept = true;
+		c->len = 0;
+		c->deadline_ms = now_ms + TESTSRV_IDLE_MS;
+		return;
+	}
 	shutdown(c->fd, SHUT_WR);
 	conn_close(c);
 }

@@ -2,8 +2,12 @@
 /*
  * testsrv: the /test endpoint on <overlay ip>:8000, answering
  * {"wg_ip": "10.88.0.N/32", "time": "<ISO 8601 UTC>"} as the prototype did.
- * Only "GET /test" is served; the request line is matched, nothing else of
- * the request is read beyond finding the end of its headers.
+ * Only "GET /test" is served; the request line is matched, and of the headers
+ * only Connection: an HTTP/1.1 request without "Connection: close" keeps its
+ * connection for the next one (controld's probe every /test interval: a kept
+ * connection spares both ends and WireGuard a TCP handshake and teardown per
+ * probe). A kept connection is closed after TESTSRV_IDLE_MS without a
+ * request, or sooner when its slot is wanted for a new connection.
  *
  * Reachable by every peer, so nothing a peer does may lock others out or
  * flood the log: a few connections per source address, a short deadline per
@@ -25,7 +29,10 @@
 
 #define TESTSRV_PORT 8000
 #define TESTSRV_MAX_REQUEST 4096
-#define TESTSRV_MAX_CONNS 32
+/* One kept connection per peer of a mesh of up to 64 (controld keeps them
+ * up to that size), and room for new ones: past that, the idle kept
+ * connection used longest ago gives its slot up. */
+#define TESTSRV_MAX_CONNS 72
 /* Every peer probes every /test interval, at once after a restart: the kernel
  * holds that many while the agent's one loop is busy with the device. */
 #define TESTSRV_BACKLOG 256
@@ -34,6 +41,9 @@
  * slowed by a busy machine or a retransmission got an empty reply, and the
  * pair was shown down (1 probe in 114885, 60 nodes on 2 cores). */
 #define TESTSRV_TIMEOUT_MS 5000
+/* A kept connection waits this long for its next request: more than
+ * controld's /test interval (10 s) and its jitter. */
+#define TESTSRV_IDLE_MS 30000
 #define TESTSRV_RETRY_MS 2000      /* between attempts to bind */
 #define TESTSRV_LOG_INTERVAL_MS 10000
 
@@ -47,13 +57,19 @@ enum testsrv_verdict {
 /* Classify the request bytes received so far. */
 enum testsrv_verdict testsrv_classify(const char *buf, size_t len);
 
-/* Write the whole HTTP response for verdict into out. Returns its length. */
+/* Whether a complete request (testsrv_classify said so) lets its connection
+ * stay open: HTTP/1.1 and no "Connection: close". */
+bool testsrv_keep_alive(const char *buf, size_t len);
+
+/* Write the whole HTTP response for verdict into out, saying
+ * "Connection: close" unless keep. Returns its length. */
 size_t testsrv_response(enum testsrv_verdict v, const struct in_addr *ip,
-			const struct timeval *now, char *out, size_t cap);
+			const struct timeval *now, bool keep, char *out, size_t cap);
 
 struct testsrv_conn {
 	int fd;
-	uint64_t deadline_ms;
+	bool kept;            /* answered once, kept for the next request */
+	uint64_t deadline_ms; /* for its request; when kept and idle, TESTSRV_IDLE_MS */
 	size_t len;
 	char buf[TESTSRV_MAX_REQUEST];
 	struct sockaddr_in peer;

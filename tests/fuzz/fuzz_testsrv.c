@@ -17,6 +17,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data, size);
 	enum testsrv_verdict v = testsrv_classify(buf, size);
 	if (v != TESTSRV_NEED_MORE)
-		testsrv_response(v, &ip, &now, out, sizeof(out));
+		testsrv_response(v, &ip, &now, testsrv_keep_alive(buf, size), out, sizeof(out));
 	return 0;
 }

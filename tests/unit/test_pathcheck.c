@@ -136,7 +136,7 @@ static void test_choice_lan_over_direct_only_answered(void **state)
 	assert_ep(&e, "192.168.1.3", 51820);
 	/* Two lost checks keep the LAN path; the third in a row undoes it. */
 	for (int i = 0; i < PATHCHECK_LOST_AFTER; i++) {
-		uint64_t t = 20000 + (uint64_t)i * 2000;
+		uint64_t t = 2001 + PATHCHECK_RECHECK_MS + (uint64_t)i * 2000;
 
 		next_is(t, 0, "192.168.1.3", 51820);
 		assert_int_equal(pathcheck_result(&pc, keys[0], &lan, false, 0, t + 1000),
@@ -202,6 +202,80 @@ static void test_unanswered_backoff(void **state)
 	assert_int_equal(gap[9], PATHCHECK_RETRY_MAX_MS);
 }
 
+/* On a steady mesh an answered path is checked once a minute, and a LAN
+ * address that never answered once every few minutes while the public one
+ * does; a failed /test (pathcheck_suspect) checks the peer's candidates at
+ * once, and when the last path is gone the others are tried at once too. */
+static void test_steady_paths_are_checked_rarely_and_at_once_when_suspect(void **state)
+{
+	struct sockaddr_in lan = ep("192.168.1.3", 51820), pub = ep("198.51.100.1", 40001), e;
+	uint64_t now = 0;
+
+	pathcheck_init(&pc, 1000);
+	peer(0, "198.51.100.1", 40001, "192.168.1.3", NULL);
+	assert_int_equal(pathcheck_update(&pc, in, 1, 0), 0);
+	next_is(0, 0, "192.168.1.3", 51820);
+	next_is(0, 0, "198.51.100.1", 40001);
+	pathcheck_result(&pc, keys[0], &pub, true, 5, 0);
+	pathcheck_result(&pc, keys[0], &lan, false, 0, 0);
+	/* Half an hour in which the public path answers and the LAN address
+	 * never does: its pause grows past the 20 s of a peer with no path,
+	 * up to PATHCHECK_RETRY_SPARE_MS. */
+	{
+		unsigned n_pub = 0, n_lan = 0;
+		uint64_t wait, last_lan = 0, lan_gap = 0;
+		uint8_t k[32];
+
+		while (now < 30 * 60 * 1000) {
+			if (pathcheck_next(&pc, now, k, &e, &wait)) {
+				now += wait;
+				continue;
+			}
+			if (e.sin_addr.s_addr == pub.sin_addr.s_addr) {
+				n_pub++;
+				pathcheck_result(&pc, keys[0], &pub, true, 5, now);
+			} else {
+				n_lan++;
+				lan_gap = now - last_lan;
+				last_lan = now;
+				pathcheck_result(&pc, keys[0], &lan, false, 0, now);
+			}
+		}
+		assert_in_range(n_pub, 29, 31); /* once a minute */
+		assert_int_equal(lan_gap, PATHCHECK_RETRY_SPARE_MS);
+		assert_in_range(n_lan, 5, 20);
+	}
+	assert_int_equal(pathcheck_choose(&pc, keys[0], &e), PATHCHECK_DIRECT);
+	/* A failed /test: both are checked at once... */
+	assert_true(pathcheck_suspect(&pc, keys[0], now));
+	next_is(now, 0, "192.168.1.3", 51820);
+	next_is(now, 0, "198.51.100.1", 40001);
+	assert_false(pathcheck_suspect(&pc, keys[0], now)); /* in flight */
+	pathcheck_result(&pc, keys[0], &lan, false, 0, now);
+	/* ...and the public path is lost after PATHCHECK_LOST_AFTER unanswered
+	 * ones, 1 s apart. */
+	for (int i = 0; i < PATHCHECK_LOST_AFTER; i++) {
+		if (i)
+			next_is(now, 0, "198.51.100.1", 40001);
+		pathcheck_result(&pc, keys[0], &pub, false, 0, now);
+		if (i < PATHCHECK_LOST_AFTER - 1) {
+			assert_int_equal(nothing_now(now), PATHCHECK_RETRY_MIN_MS);
+			now += PATHCHECK_RETRY_MIN_MS;
+		}
+	}
+	assert_int_equal(pathcheck_choose(&pc, keys[0], &e), PATHCHECK_NONE);
+	/* Nothing answers any more: the LAN address is tried now, not in minutes. */
+	next_is(now, 0, "192.168.1.3", 51820);
+	pathcheck_result(&pc, keys[0], &lan, false, 0, now);
+	/* A peer with no path (relayed): suspecting it checks every candidate now. */
+	now += 1;
+	assert_true(nothing_now(now) > 0);
+	assert_true(pathcheck_suspect(&pc, keys[0], now));
+	next_is(now, 0, "192.168.1.3", 51820);
+	next_is(now, 0, "198.51.100.1", 40001);
+	assert_false(pathcheck_suspect(&pc, keys[0], now)); /* both in flight */
+}
+
 /* A new node.json keeps what was learnt about candidates that stay; a
  * candidate that goes is forgotten, and a peer that leaves has no path. */
 static void test_update_keeps_state(void **state)
@@ -234,6 +308,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pacing_budget_round_robin, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unanswered_backoff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_update_keeps_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_steady_paths_are_checked_rarely_and_at_once_when_suspect, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

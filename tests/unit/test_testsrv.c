@@ -53,6 +53,28 @@ static void test_classify(void **state)
 	assert_int_equal(testsrv_classify(big, sizeof(big)), TESTSRV_BAD);
 }
 
+#define K(s) testsrv_keep_alive(s, strlen(s))
+
+static void test_keep_alive(void **state)
+{
+	/* HTTP/1.1 keeps its connection unless it says close (any case, any list). */
+	assert_true(K("GET /test HTTP/1.1\r\nHost: x\r\n\r\n"));
+	assert_true(K("GET /test HTTP/1.1\n\n"));
+	assert_true(K("GET /test HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
+	assert_false(K("GET /test HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+	assert_false(K("GET /test HTTP/1.1\r\nconnection:CLOSE\r\n\r\n"));
+	assert_false(K("GET /test HTTP/1.1\nConnection: Upgrade, Close\n\n"));
+	/* HTTP/1.0 closes. */
+	assert_false(K("GET /test HTTP/1.0\r\n\r\n"));
+	assert_false(K("GET /test HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+	/* Only the headers count: a close after the blank line is not one. */
+	assert_true(K("GET /test HTTP/1.1\r\n\r\nConnection: close\r\n\r\n"));
+	/* Nothing like a request line. */
+	assert_false(K(""));
+	assert_false(K("\n"));
+	assert_false(K("HTTP/1.1\n\n"));
+}
+
 static void test_response(void **state)
 {
 	static const char body[] =
@@ -62,27 +84,35 @@ static void test_response(void **state)
 	char out[512], want[512];
 	size_t n;
 
-	n = testsrv_response(TESTSRV_TEST, &ip, &tv, out, sizeof(out));
+	n = testsrv_response(TESTSRV_TEST, &ip, &tv, false, out, sizeof(out));
 	snprintf(want, sizeof(want),
 		 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
 		 "Connection: close\r\n\r\n%s",
 		 strlen(body), body);
 	assert_int_equal(n, strlen(want));
 	assert_string_equal(out, want);
+	/* A kept connection's answer says nothing of closing. */
+	n = testsrv_response(TESTSRV_TEST, &ip, &tv, true, out, sizeof(out));
+	snprintf(want, sizeof(want),
+		 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+		 "\r\n%s",
+		 strlen(body), body);
+	assert_int_equal(n, strlen(want));
+	assert_string_equal(out, want);
 	/* Microseconds keep their leading zeros. */
 	tv.tv_usec = 42;
-	testsrv_response(TESTSRV_TEST, &ip, &tv, out, sizeof(out));
+	testsrv_response(TESTSRV_TEST, &ip, &tv, false, out, sizeof(out));
 	assert_non_null(strstr(out, "\"time\": \"2025-08-24T21:10:01.000042+00:00\"}"));
-	n = testsrv_response(TESTSRV_NOT_FOUND, &ip, &tv, out, sizeof(out));
+	n = testsrv_response(TESTSRV_NOT_FOUND, &ip, &tv, false, out, sizeof(out));
 	assert_int_equal(n, strlen(out));
 	assert_int_equal(strncmp(out, "HTTP/1.1 404 Not Found\r\n", 24), 0);
 	assert_non_null(strstr(out, "Content-Length: 10\r\n"));
 	assert_non_null(strstr(out, "\r\n\r\nnot found\n"));
-	testsrv_response(TESTSRV_BAD, &ip, &tv, out, sizeof(out));
+	testsrv_response(TESTSRV_BAD, &ip, &tv, false, out, sizeof(out));
 	assert_int_equal(strncmp(out, "HTTP/1.1 400 Bad Request\r\n", 26), 0);
 	assert_non_null(strstr(out, "Content-Length: 12\r\n"));
 	/* A short buffer is cut, never overrun. */
-	n = testsrv_response(TESTSRV_TEST, &ip, &tv, out, 20);
+	n = testsrv_response(TESTSRV_TEST, &ip, &tv, false, out, 20);
 	assert_int_equal(n, 19);
 	assert_int_equal(strlen(out), 19);
 }
@@ -140,7 +170,8 @@ static void test_socket(void **state)
 	assert_int_equal(testsrv_bind(&t, &lo), 0);
 	assert_int_equal(t.listen_fd, c);
 
-	exchange(&t, "GET /test HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n", resp, sizeof(resp));
+	exchange(&t, "GET /test HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nConnection: close\r\n\r\n",
+		 resp, sizeof(resp));
 	assert_int_equal(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17), 0);
 	assert_non_null(strstr(resp, "Content-Type: application/json\r\n"));
 	body = strstr(resp, "\r\n\r\n");
@@ -261,7 +292,7 @@ static void test_idle_connections_from_one_peer_do_not_lock_out_others(void **st
 	/* Another peer is still served. */
 	other = connect_from(&t, "127.0.0.2", 1000);
 	assert_int_equal(n_open(&t), TESTSRV_MAX_PER_SOURCE + 1);
-	assert_int_equal(send(other, "GET /test HTTP/1.1\r\n\r\n", 22, 0), 22);
+	assert_int_equal(send(other, "GET /test HTTP/1.0\r\n\r\n", 22, 0), 22);
 	for (int i = 0; i < TESTSRV_MAX_CONNS; i++) {
 		struct pollfd pfd = { .fd = t.conns[i].fd, .events = POLLIN };
 
@@ -340,6 +371,152 @@ static void test_requests_are_logged_at_a_bounded_rate(void **state)
 	testsrv_close(&t);
 }
 
+/* The open slot serving client c, or -1. */
+static int slot_of(const struct testsrv *t, int c)
+{
+	struct sockaddr_in me;
+	socklen_t sl = sizeof(me);
+
+	assert_int_equal(getsockname(c, (struct sockaddr *)&me, &sl), 0);
+	for (int i = 0; i < TESTSRV_MAX_CONNS; i++)
+		if (t->conns[i].fd >= 0 && t->conns[i].peer.sin_port == me.sin_port &&
+		    t->conns[i].peer.sin_addr.s_addr == me.sin_addr.s_addr)
+			return i;
+	return -1;
+}
+
+/* Send req on c, let the server read it at now_ms, and read its answer into
+ * resp (NUL-terminated). Returns the slot that served it. */
+static int ask(struct testsrv *t, int c, const char *req, uint64_t now_ms, char *resp, size_t cap)
+{
+	int slot = slot_of(t, c);
+	struct pollfd pfd = { .events = POLLIN };
+	ssize_t n;
+
+	assert_true(slot >= 0);
+	assert_int_equal(send(c, req, strlen(req), 0), (ssize_t)strlen(req));
+	pfd.fd = t->conns[slot].fd;
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	testsrv_input(t, slot, now_ms);
+	n = read(c, resp, cap - 1);
+	assert_true(n > 0);
+	resp[n] = '\0';
+	return slot;
+}
+
+static const char probe[] = "GET /test HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nAccept: */*\r\n\r\n";
+
+/* controld's probe every interval reuses one connection: no TCP handshake
+ * and teardown through the tunnel per probe. */
+static void test_a_kept_connection_serves_the_next_probes(void **state)
+{
+	struct testsrv t;
+	char resp[1024], b;
+	int c, slot;
+
+	bind_lo(&t);
+	c = connect_from(&t, "127.0.0.1", 1000);
+	slot = ask(&t, c, probe, 1000, resp, sizeof(resp));
+	assert_int_equal(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17), 0);
+	assert_null(strstr(resp, "Connection: close"));
+	assert_true(t.conns[slot].fd >= 0);
+	assert_int_equal(t.conns[slot].deadline_ms, 1000 + TESTSRV_IDLE_MS);
+	/* The next interval's probe, on the same connection. */
+	assert_int_equal(ask(&t, c, probe, 11000, resp, sizeof(resp)), slot);
+	assert_int_equal(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17), 0);
+	assert_non_null(strstr(resp, "\"wg_ip\": \"127.0.0.1/32\""));
+	/* A request that asks to close is answered, then the server closes. */
+	ask(&t, c, "GET /test HTTP/1.1\r\nConnection: close\r\n\r\n", 12000, resp, sizeof(resp));
+	assert_non_null(strstr(resp, "Connection: close\r\n"));
+	assert_int_equal(t.conns[slot].fd, -1);
+	assert_int_equal(read(c, &b, 1), 0);
+	close(c);
+
+	/* Kept, then no request: closed after TESTSRV_IDLE_MS. */
+	c = connect_from(&t, "127.0.0.1", 20000);
+	slot = ask(&t, c, probe, 20000, resp, sizeof(resp));
+	assert_int_equal(testsrv_tick(&t, 20000 + TESTSRV_IDLE_MS - 1), 1);
+	assert_true(t.conns[slot].fd >= 0);
+	assert_int_equal(testsrv_tick(&t, 20000 + TESTSRV_IDLE_MS), -1);
+	assert_int_equal(t.conns[slot].fd, -1);
+	assert_int_equal(read(c, &b, 1), 0);
+	close(c);
+
+	/* The next request on a kept connection has the request deadline, not
+	 * the idle one: a drip of it holds the slot 5 s, not 30. */
+	c = connect_from(&t, "127.0.0.1", 100000);
+	slot = ask(&t, c, probe, 100000, resp, sizeof(resp));
+	{
+		struct pollfd pfd = { .fd = t.conns[slot].fd, .events = POLLIN };
+
+		assert_int_equal(send(c, "GET /te", 7, 0), 7);
+		assert_int_equal(poll(&pfd, 1, 2000), 1);
+		testsrv_input(&t, slot, 110000);
+	}
+	assert_int_equal(testsrv_tick(&t, 110000), TESTSRV_TIMEOUT_MS);
+	assert_int_equal(testsrv_tick(&t, 110000 + TESTSRV_TIMEOUT_MS), -1);
+	assert_int_equal(read(c, &b, 1), 0);
+	close(c);
+
+	/* A 404 is never kept. */
+	c = connect_from(&t, "127.0.0.1", 200000);
+	slot = ask(&t, c, "GET /nope HTTP/1.1\r\n\r\n", 200000, resp, sizeof(resp));
+	assert_int_equal(strncmp(resp, "HTTP/1.1 404 Not Found\r\n", 24), 0);
+	assert_int_equal(t.conns[slot].fd, -1);
+	close(c);
+	testsrv_close(&t);
+}
+
+/* More peers than slots: an idle kept connection gives its slot to a new
+ * one (the one used longest ago first), a connection awaiting its request
+ * never does, and a source at its limit gives up its own idle one. */
+static void test_idle_kept_connections_give_way(void **state)
+{
+	struct testsrv t;
+	int kept[TESTSRV_MAX_CONNS], c, waiting, own[TESTSRV_MAX_PER_SOURCE], n;
+	char resp[1024], src[32], b;
+
+	bind_lo(&t);
+	for (int i = 0; i < TESTSRV_MAX_CONNS; i++) {
+		snprintf(src, sizeof(src), "127.0.1.%d", i + 1);
+		kept[i] = connect_from(&t, src, 1000 + (uint64_t)i);
+		ask(&t, kept[i], probe, 1000 + (uint64_t)i, resp, sizeof(resp));
+	}
+	assert_int_equal(n_open(&t), TESTSRV_MAX_CONNS);
+	c = connect_from(&t, "127.0.2.1", 5000);
+	assert_int_equal(n_open(&t), TESTSRV_MAX_CONNS);
+	assert_int_equal(slot_of(&t, kept[0]), -1); /* the oldest gave way */
+	assert_int_equal(read(kept[0], &b, 1), 0);
+	assert_true(slot_of(&t, kept[1]) >= 0);
+	ask(&t, c, probe, 5000, resp, sizeof(resp));
+	assert_int_equal(strncmp(resp, "HTTP/1.1 200 OK\r\n", 17), 0);
+	/* A new connection, not answered yet, holds its slot against the next. */
+	waiting = connect_from(&t, "127.0.2.2", 6000);
+	for (int i = 2; i < TESTSRV_MAX_CONNS; i++)
+		c = connect_from(&t, "127.0.2.3", 7000), close(c);
+	assert_true(slot_of(&t, waiting) >= 0);
+	for (int i = 0; i < TESTSRV_MAX_CONNS; i++)
+		close(kept[i]);
+	close(waiting);
+	testsrv_close(&t);
+
+	/* One source at its limit of kept connections: its own oldest goes. */
+	bind_lo(&t);
+	for (int i = 0; i < TESTSRV_MAX_PER_SOURCE; i++) {
+		own[i] = connect_from(&t, "127.0.3.1", 1000 + (uint64_t)i);
+		ask(&t, own[i], probe, 1000 + (uint64_t)i, resp, sizeof(resp));
+	}
+	c = connect_from(&t, "127.0.3.1", 2000);
+	assert_true(slot_of(&t, c) >= 0);
+	assert_int_equal(slot_of(&t, own[0]), -1);
+	n = n_open(&t);
+	assert_int_equal(n, TESTSRV_MAX_PER_SOURCE);
+	for (int i = 0; i < TESTSRV_MAX_PER_SOURCE; i++)
+		close(own[i]);
+	close(c);
+	testsrv_close(&t);
+}
+
 /* Bind 127.0.0.1 while the port is held, and retry twice. */
 static void bind_held(struct testsrv *t)
 {
@@ -385,6 +562,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_keep_alive),
+		cmocka_unit_test(test_a_kept_connection_serves_the_next_probes),
+		cmocka_unit_test(test_idle_kept_connections_give_way),
 		cmocka_unit_test(test_response),
 		cmocka_unit_test(test_socket),
 		cmocka_unit_test(test_idle_connections_from_one_peer_do_not_lock_out_others),
