@@ -131,6 +131,16 @@ mem_row() { # LABEL: RSS and private of the three processes
 	read -r cr cp ca <<<"$(rss $CPID)"
 	read -r ar ap aa <<<"$(rss $APID)"
 	read -r gr gp ga <<<"$(rss $GOPID)"
+	# One reading can fall inside a poll's fetches (every 2 s here) or
+	# between two: controld's lowest and highest over 8 s of them.
+	local lo=$cr hi=$cr r p a i
+	for ((i = 0; i < 32; i++)); do
+		sleep 0.25
+		read -r r p a <<<"$(rss $CPID)"
+		[ "$r" -lt "$lo" ] && lo=$r
+		[ "$r" -gt "$hi" ] && hi=$r
+	done
+	echo "figure|memory at $1 peers: controld RSS between polls / during one|$(mib $lo) / $(mib $hi)|MiB"
 	echo "figure|memory at $1 peers: controld RSS / private / anonymous|$(mib $cr) / $(mib $cp) / $(mib $ca)|MiB"
 	echo "figure|memory at $1 peers: wgagent RSS / private / anonymous|$(mib $ar) / $(mib $ap) / $(mib $aa)|MiB"
 	echo "figure|memory at $1 peers: wireguard-go RSS|$(mib $gr)|MiB"

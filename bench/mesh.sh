@@ -4,7 +4,8 @@
 # 10 s, STUN 60 s), nodes behind alternating port-preserving and
 # port-remapping NATs: start to full mesh (every pair's /test passing, from
 # starting the agents); with --idle S, the CPU seconds and wake-ups (context
-# switches) of every daemon over S s of the steady mesh; with --change, a node
+# switches) of every daemon over S s of the steady mesh (from BENCH_SETTLE s,
+# default 30, after the full mesh); with --change, a node
 # added to the list: until every node's agent has it configured, and until
 # every pair with it passes /test.
 # BENCH_TRACE=DIR keeps a timeline: every controld's log with each line's
@@ -92,6 +93,9 @@ cpu() {
 	echo "$t $w"
 }
 if [ "$IDLE" -gt 0 ]; then
+	# The first seconds after the full mesh still hold the start's retries
+	# and rechecks: the idle window begins once they are over.
+	sleep "${BENCH_SETTLE:-30}"
 	hz=$(getconf CLK_TCK)
 	A=() C=() G=()
 	for k in $ALL; do

@@ -64,8 +64,32 @@ struct loop {
 	unsigned long connections; /* opened, as libcurl counts them */
 	struct transfer *queue, *queue_tail; /* https transfers waiting to start */
 	struct loop_timer dispatch_timer;
+	CURL *spare[LOOP_SPARE_HANDLES]; /* ended transfers' handles, reset for the next */
+	size_t n_spare;
 	bool stop;
 };
+
+/* A handle for a new plain http transfer: an ended one's, reset, if there
+ * is one. A /test probe every second or two made and freed a whole libcurl
+ * handle each time: on an idle node most of controld's malloc work. An
+ * https one always gets a new handle: libcurl 7.88 keeps TLS state (its
+ * session cache) in the handle across a reset, and a handle reused after a
+ * failed verification failed the next one against the right CA store. */
+static CURL *easy_get(struct loop *l, bool tls)
+{
+	if (tls || !l->n_spare)
+		return curl_easy_init();
+	curl_easy_reset(l->spare[--l->n_spare]);
+	return l->spare[l->n_spare];
+}
+
+static void easy_put(struct loop *l, CURL *e, bool tls)
+{
+	if (!tls && l->n_spare < LOOP_SPARE_HANDLES)
+		l->spare[l->n_spare++] = e;
+	else
+		curl_easy_cleanup(e);
+}
 
 static uint64_t mono_ms(void)
 {
@@ -250,7 +274,7 @@ static void transfer_free(struct transfer *t)
 	} else {
 		curl_multi_remove_handle(l->multi, t->easy);
 	}
-	curl_easy_cleanup(t->easy);
+	easy_put(l, t->easy, t->tls);
 	curl_slist_free_all(t->hdrs);
 	free(t->buf);
 	free(t);
@@ -451,7 +475,8 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 
 	if (!t)
 		return NULL;
-	t->easy = curl_easy_init();
+	t->tls = !strncasecmp(url, "https://", 8);
+	t->easy = easy_get(l, t->tls);
 	if (!t->easy) {
 		free(t);
 		return NULL;
@@ -501,7 +526,6 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 	curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "p2pwg-controld/0.1");
 	/* Plain http (/test over the overlay, the guest agent's socket) reads no CA. */
-	t->tls = !strncasecmp(url, "https://", 8);
 	store = t->tls ? ca_store(l, o->ca_bundle ? o->ca_bundle : "") : NULL;
 	if (store) {
 		/* No file for libcurl to read: the shared store goes in instead. */
@@ -526,7 +550,7 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 
 		if (!h) {
 			curl_slist_free_all(t->hdrs);
-			curl_easy_cleanup(t->easy);
+			easy_put(l, t->easy, t->tls);
 			free(t);
 			return NULL;
 		}
@@ -710,6 +734,8 @@ void loop_free(struct loop *l)
 	while (l->transfers)
 		transfer_free(l->transfers);
 	loop_timer_remove(l, &l->dispatch_timer);
+	while (l->n_spare)
+		curl_easy_cleanup(l->spare[--l->n_spare]);
 	if (l->multi)
 		curl_multi_cleanup(l->multi);
 	while (l->stores) {

@@ -65,6 +65,7 @@ struct fetch_opts {
  * the oldest is closed past this. */
 #define LOOP_KEPT_CONNECTIONS (2 * 64 + 8)
 #define LOOP_FDS_PER_CONNECTION 2
+#define LOOP_SPARE_HANDLES 8 /* ended transfers' libcurl handles kept for the next */
 /* https transfers starting at once; more wait their turn. One counts while
  * younger than LOOP_TLS_SLOW_MS, or while in its TLS handshake up to
  * LOOP_TLS_HANDSHAKE_MS: a black-holed peer holds a slot for the first,
