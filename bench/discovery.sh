@@ -134,7 +134,7 @@ mem_row() { # LABEL: RSS and private of the three processes
 	# One reading can fall inside a poll's fetches (every 2 s here) or
 	# between two: controld's lowest and highest over 8 s of them.
 	local lo=$cr hi=$cr r p a i
-	for ((i = 0; i < 32; i++)); do
+	for ((i = 0; i < (P >= 100 ? 32 : 4); i++)); do # the smoke's 12 peers: 1 s
 		sleep 0.25
 		read -r r p a <<<"$(rss $CPID)"
 		[ "$r" -lt "$lo" ] && lo=$r

@@ -102,14 +102,14 @@ int pathcheck_next(struct pathcheck *pc, uint64_t now_ms, uint8_t key[32], struc
 bool pathcheck_result(struct pathcheck *pc, const uint8_t key[32], const struct sockaddr_in *ep,
 		      bool answered, uint32_t rtt_ms, uint64_t now_ms);
 
-/* The path WireGuard should use to key: the first answered lan candidate,
- * else the answered public endpoint (in *ep), else PATHCHECK_NONE (*ep
- * untouched): the caller keeps the published endpoint, and may relay. */
 /* Something says key's path may have changed (a failed /test, a relay
  * stream the peer closed): its candidates are checked now, whether they
  * answered before or not. True if one is due (not every one in flight). */
 bool pathcheck_suspect(struct pathcheck *pc, const uint8_t key[32], uint64_t now_ms);
 
+/* The path WireGuard should use to key: the first answered lan candidate,
+ * else the answered public endpoint (in *ep), else PATHCHECK_NONE (*ep
+ * untouched): the caller keeps the published endpoint, and may relay. */
 enum pathcheck_kind pathcheck_choose(const struct pathcheck *pc, const uint8_t key[32],
 				     struct sockaddr_in *ep);
 

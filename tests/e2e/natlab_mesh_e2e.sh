@@ -122,6 +122,31 @@ c1=$(m1 connections_opened_total) t1=$(($(m1 tests_total) + $(m1 tests_failed_to
 check "over $w s n1 reads the list, node.json and /test on kept connections ($((c1 - c0)) opened, $((t1 - t0)) /test probes)" \
 	test $((c1 - c0)) -le 1 -a $((t1 - t0)) -ge 3
 
+# A kept connection that stops passing packets (here n0 drops everything on
+# n1's kept probe connection; after an outage, its retransmission timer can
+# have grown past the probe's budget) costs n1 no failed probe: the probe is
+# made again at once on a new connection, and only that one could fail.
+kp=$(ip netns exec "$(nl_ns 1)" ss -Htn state established dst 10.88.0.10 dport = :8000 | awk '{ split($3, a, ":"); print a[2]; exit }')
+if [ -n "$kp" ]; then
+	ip netns exec "$(nl_ns 0)" nft -f - <<NFT
+table inet p2pwg_keptdrop {
+	chain in {
+		type filter hook input priority -10;
+		ip saddr 10.88.0.11 tcp sport $kp tcp dport 8000 drop
+	}
+}
+NFT
+	f0=$(m1 tests_failed_total) c0=$(m1 connections_opened_total)
+	sleep 14 # one /test interval (10 s) and its jitter, plus the kept probe's 1.5 s
+	f1=$(m1 tests_failed_total) c1=$(m1 connections_opened_total)
+	ok01=$(natlab_status 1 | jq -r --arg u "$(nl_url 0)" '.peers[] | select(.url == $u) | .test.ok')
+	ip netns exec "$(nl_ns 0)" nft delete table inet p2pwg_keptdrop
+	check "a kept /test connection gone silent: n1 probes n0 again on a new one, no failure shown ($((f1 - f0)) failed, $((c1 - c0)) opened, /test ok: $ok01)" \
+		test "$((f1 - f0)) $ok01" = "0 true" -a $((c1 - c0)) -ge 1
+else
+	check "n1 keeps a /test connection to n0" false
+fi
+
 # ==== membership changes while traffic flows ====
 ping_start members 0 1 25
 snapshot $ALL >"$TMP/s.before"
