@@ -40,6 +40,10 @@ struct transfer {
 	uint64_t started; /* mono ms it went into the multi handle */
 	uint64_t queued_at; /* mono ms fetch_start queued it */
 	long timeout_ms;
+	/* While queued: the request, copied, and no libcurl handle yet (one
+	 * costs ~5 KiB, and a cycle queues every peer's node.json at once). */
+	char *q_url;
+	struct fetch_opts q_opts;
 	struct transfer *prev, *next;
 	struct transfer *qnext;
 };
@@ -252,6 +256,21 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+static void queued_opts_free(struct transfer *t);
+static int easy_setup(struct loop *l, struct transfer *t, const char *url,
+		      const struct fetch_opts *o);
+
+static void transfer_link(struct transfer *t)
+{
+	struct loop *l = t->l;
+
+	t->next = l->transfers;
+	if (t->next)
+		t->next->prev = t;
+	l->transfers = t;
+	l->n_transfers++;
+}
+
 static void transfer_free(struct transfer *t)
 {
 	struct loop *l = t->l;
@@ -271,10 +290,12 @@ static void transfer_free(struct transfer *t)
 		*pp = t->qnext;
 		if (l->queue_tail == t)
 			l->queue_tail = before;
-	} else {
+	} else if (t->easy) {
 		curl_multi_remove_handle(l->multi, t->easy);
 	}
-	easy_put(l, t->easy, t->tls);
+	if (t->easy)
+		easy_put(l, t->easy, t->tls);
+	queued_opts_free(t);
 	curl_slist_free_all(t->hdrs);
 	free(t->buf);
 	free(t);
@@ -408,6 +429,11 @@ static void dispatch(struct loop *l)
 		t->qnext = NULL;
 		t->queued = false;
 		t->started = now;
+		if (easy_setup(l, t, t->q_url, &t->q_opts)) {
+			fail_queued(t);
+			continue;
+		}
+		queued_opts_free(t);
 		set_timeout(t, now);
 		if (curl_multi_add_handle(l->multi, t->easy) != CURLM_OK) {
 			fail_queued(t);
@@ -466,25 +492,16 @@ unsigned loop_ca_loads(const struct loop *l)
 	return l->ca_loads;
 }
 
-void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, fetch_cb cb,
-		  void *arg)
+/* t's libcurl handle for url with o: 0, or -1 with none (t->easy NULL). */
+static int easy_setup(struct loop *l, struct transfer *t, const char *url,
+		      const struct fetch_opts *o)
 {
 	X509_STORE *store;
-	struct transfer *t = calloc(1, sizeof(*t));
 	const char *protos = o->allow_http ? "http,https" : "https";
 
-	if (!t)
-		return NULL;
-	t->tls = !strncasecmp(url, "https://", 8);
 	t->easy = easy_get(l, t->tls);
-	if (!t->easy) {
-		free(t);
-		return NULL;
-	}
-	t->l = l;
-	t->cb = cb;
-	t->arg = arg;
-	t->max = o->max_bytes;
+	if (!t->easy)
+		return -1;
 	curl_easy_setopt(t->easy, CURLOPT_URL, url);
 	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
@@ -550,9 +567,10 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 
 		if (!h) {
 			curl_slist_free_all(t->hdrs);
+			t->hdrs = NULL;
 			easy_put(l, t->easy, t->tls);
-			free(t);
-			return NULL;
+			t->easy = NULL;
+			return -1;
 		}
 		t->hdrs = h;
 		curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
@@ -560,11 +578,53 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 	}
 	if (o->unix_socket)
 		curl_easy_setopt(t->easy, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
-	t->next = l->transfers;
-	if (t->next)
-		t->next->prev = t;
-	l->transfers = t;
-	l->n_transfers++;
+	return 0;
+}
+
+static void queued_opts_free(struct transfer *t)
+{
+	free(t->q_url);
+	free((char *)t->q_opts.if_none_match);
+	free((char *)t->q_opts.ca_bundle);
+	free((char *)t->q_opts.post_json);
+	free((char *)t->q_opts.unix_socket);
+	t->q_url = NULL;
+	memset(&t->q_opts, 0, sizeof(t->q_opts));
+}
+
+/* Copy url and o's strings into t for later: 0 or -1. */
+static int queued_opts_keep(struct transfer *t, const char *url, const struct fetch_opts *o)
+{
+	const char *const from[] = { o->if_none_match, o->ca_bundle, o->post_json, o->unix_socket };
+	const char **to[] = { &t->q_opts.if_none_match, &t->q_opts.ca_bundle,
+			      &t->q_opts.post_json, &t->q_opts.unix_socket };
+
+	t->q_opts = *o;
+	for (size_t i = 0; i < 4; i++)
+		*to[i] = NULL;
+	t->q_url = strdup(url);
+	for (size_t i = 0; i < 4; i++)
+		if (from[i] && !(*to[i] = strdup(from[i])))
+			goto fail;
+	if (t->q_url)
+		return 0;
+fail:
+	queued_opts_free(t);
+	return -1;
+}
+
+void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, fetch_cb cb,
+		  void *arg)
+{
+	struct transfer *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->tls = !strncasecmp(url, "https://", 8);
+	t->l = l;
+	t->cb = cb;
+	t->arg = arg;
+	t->max = o->max_bytes;
 	if (t->tls) {
 		uint64_t now = mono_ms(), wake;
 		size_t n = tls_starting(l, now, &wake);
@@ -572,6 +632,11 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 		/* Every peer's node.json at once was ~80 KiB a TLS connection in
 		 * flight (19 MiB for 244) and a burst of handshakes at the gateway. */
 		if (l->queue || n >= LOOP_TLS_STARTING) {
+			if (queued_opts_keep(t, url, o)) {
+				free(t);
+				return NULL;
+			}
+			transfer_link(t);
 			t->queued = true;
 			t->queued_at = now;
 			t->timeout_ms = o->timeout_ms;
@@ -587,6 +652,11 @@ void *fetch_start(struct loop *l, const char *url, const struct fetch_opts *o, f
 		}
 		t->started = now;
 	}
+	if (easy_setup(l, t, url, o)) {
+		free(t);
+		return NULL;
+	}
+	transfer_link(t);
 	if (curl_multi_add_handle(l->multi, t->easy) != CURLM_OK) {
 		transfer_free(t);
 		return NULL;
