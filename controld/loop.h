@@ -59,11 +59,16 @@ struct fetch_opts {
 #define LOOP_RECV_BUFFER 4096
 #define LOOP_SEND_BUFFER 16384 /* the least libcurl takes */
 #define LOOP_TRIM_AFTER 16        /* transfers ended, then none running: free memory back */
-/* Idle connections kept for keep_alive fetches: in a mesh of up to 64 peers
- * one per peer for node.json (~40 KiB each: libcurl 7.88 gives each its own
- * TLS context) and one for /test (plain http, a few KiB), and the list's;
- * the oldest is closed past this. */
-#define LOOP_KEPT_CONNECTIONS (2 * 64 + 8)
+/* Up to this many peers each one's connections (node.json, /test) stay open
+ * between reads (a new TLS connection was most of an idle node's CPU); past
+ * it, ~40 KiB per idle TLS connection would be the larger cost, and they are
+ * closed. */
+#define LOOP_KEEP_PEERS 64
+/* Idle connections kept for keep_alive fetches: one per peer for node.json
+ * (~40 KiB each: libcurl 7.88 gives each its own TLS context) and one for
+ * /test (plain http, a few KiB), and the list's; the oldest is closed past
+ * this. */
+#define LOOP_KEPT_CONNECTIONS (2 * LOOP_KEEP_PEERS + 8)
 #define LOOP_FDS_PER_CONNECTION 2
 #define LOOP_SPARE_HANDLES 8 /* ended transfers' libcurl handles kept for the next */
 /* https transfers starting at once; more wait their turn. One counts while

@@ -36,10 +36,6 @@
 /* Peers started together answer within a few hundred ms of each other (a
  * STUN round trip, their list read): look again that soon, then back off. */
 #define REFETCH_FIRST_MS 250
-/* Up to this many peers each one's connection stays open between reads (a
- * new TLS connection was most of an idle node's CPU); past it, ~40 KiB per
- * idle connection would be the larger cost, and they are closed. */
-#define KEEP_PEERS 64
 
 /* A period in seconds, jittered so that nodes started together drift apart. */
 static uint64_t period_ms(unsigned s)
@@ -341,7 +337,7 @@ static bool quiet(struct node *n, size_t i, time_t now)
 
 /* Fetch every entry's node.json, or (only_unready) those not ready yet. A
  * quiet peer is read on every QUIET_POLLS-th poll only (each its own turn):
- * in a mesh larger than KEEP_PEERS every read is a new TLS connection, and
+ * in a mesh larger than LOOP_KEEP_PEERS every read is a new TLS connection, and
  * those were most of an idle node's CPU. Anything amiss (a failed /test,
  * a stale handshake, no checked path, the relay) reads it every poll again. */
 static void fetch_all(struct node *n, bool only_unready)
@@ -349,7 +345,7 @@ static void fetch_all(struct node *n, bool only_unready)
 	struct fetch_opts o = https_opts(n, NODEINFO_MAX_BYTES);
 	time_t now = time(NULL);
 
-	o.keep_alive = n->n <= KEEP_PEERS + 1; /* the list holds the node itself */
+	o.keep_alive = n->n <= LOOP_KEEP_PEERS + 1; /* the list holds the node itself */
 	if (!only_unready)
 		n->polls++;
 	for (size_t i = 0; i < n->n; i++) {
@@ -901,7 +897,7 @@ static bool test_start(struct node *n, struct node_entry *e, const struct mesh_p
 	 * the tunnel per probe, which was most of an idle node's work. A
 	 * peer that went away fails the probe all the same: its answer does
 	 * not come. */
-	o.keep_alive = !fresh && n->n <= KEEP_PEERS + 1;
+	o.keep_alive = !fresh && n->n <= LOOP_KEEP_PEERS + 1;
 	if (o.keep_alive)
 		o.timeout_ms = TEST_KEPT_TIMEOUT_MS;
 	e->test_fresh = !o.keep_alive;
