@@ -7,7 +7,14 @@
 # the prototype's way, one request after another with a 5 s timeout each (a
 # python3 urllib loop, the prototype's language; sequential.py here).
 # Memory: RSS and private memory of controld, wgagent and wireguard-go with 0,
-# 40 and P peers configured through controld.
+# 40 and P peers configured through controld: first with no peer answering its
+# /test probe (no peer is up: the worst case, a probe to each always waiting
+# out its timeout), then with every peer's /test answered, as in a healthy mesh
+# (the probes are redirected to a /test server here, outside WireGuard).
+# controld runs with GNUTLS_NO_IMPLICIT_INIT=1, as the systemd unit and the
+# image run it (GNUTLS_NO_IMPLICIT_INIT= in the environment: without).
+# BENCH_POLL=S: the list poll interval (2 s; controld's default is 15).
+# BENCH_PAUSE=S: hold S seconds after the last memory row (to look inside).
 # Usage: discovery.sh WGAGENT CONTROLD [PEERS [TIMEOUT_S]]; prints "figure|name|value|unit".
 # BENCH_NO_SEQUENTIAL=1 leaves the sequential loop out (two controlds side by side).
 set -u
@@ -75,6 +82,11 @@ list() { # N [DEAD]: N live entries, then DEAD black-holed ones
 		server_name gist.$DOM;
 		root $TMP/www;
 	}
+	server {
+		listen 127.0.0.1:8001;
+		access_log off;
+		location = /test { return 200 "Hello from the bench\n"; }
+	}
 }
 CONF
 } >"$TMP/nginx/nginx.conf"
@@ -116,6 +128,7 @@ start_controld() {
 		P2PWG_AGENT_SOCKET="$TMP/a/agent.sock" P2PWG_STUN_SERVERS=127.0.0.1:3478,127.0.0.1:3479 \
 		P2PWG_POLL_INTERVAL=${1:-2} P2PWG_HTTP_TIMEOUT=$TO P2PWG_LISTEN=127.0.0.1:8080 \
 		P2PWG_SELF_URL="https://n0.$DOM/node.json" P2PWG_LOG_LEVEL=warn \
+		GNUTLS_NO_IMPLICIT_INIT=${GNUTLS_NO_IMPLICIT_INIT-1} \
 		setpriv --reuid=65534 --regid=65534 --clear-groups "$CONTROLD" >>"$TMP/controld.log" 2>&1 &
 	CPID=$!
 	track_pid $CPID controld
@@ -127,29 +140,46 @@ self_json() {
 	sed "s|\"wg_pubkey\": \"[^\"]*\"|\"wg_pubkey\": \"$key\"|" "$TMP/www/n0.json" >"$TMP/n0.tmp" && mv "$TMP/n0.tmp" "$TMP/www/n0.json"
 }
 self_json
-mem_row() { # LABEL: RSS and private of the three processes
+# Every peer's /test answered (on) or none (off): the probes to the peers'
+# overlay addresses go to the /test server above.
+answer_tests() {
+	if [ "$1" = on ]; then
+		ip netns exec "$NS" nft -f - <<NFT
+table ip benchtest {
+	chain out {
+		type nat hook output priority -100;
+		ip daddr 10.88.0.11-10.88.0.254 tcp dport 8000 redirect to :8001
+	}
+}
+NFT
+	else
+		ip netns exec "$NS" nft delete table ip benchtest
+	fi
+}
+mem_row() { # PEERS [LABEL [KEY]]: RSS and private of the three processes
 	read -r cr cp ca <<<"$(rss $CPID)"
 	read -r ar ap aa <<<"$(rss $APID)"
 	read -r gr gp ga <<<"$(rss $GOPID)"
 	# One reading can fall inside a poll's fetches (every 2 s here) or
 	# between two: controld's lowest and highest over 8 s of them.
 	local lo=$cr hi=$cr r p a i
-	for ((i = 0; i < (P >= 100 ? 32 : 4); i++)); do # the smoke's 12 peers: 1 s
+	for ((i = 0; i < (P >= 100 ? 4 * ${BENCH_POLL:-2} + 24 : 4); i++)); do # the smoke's 12 peers: 1 s
 		sleep 0.25
 		read -r r p a <<<"$(rss $CPID)"
 		[ "$r" -lt "$lo" ] && lo=$r
 		[ "$r" -gt "$hi" ] && hi=$r
 	done
-	echo "figure|memory at $1 peers: controld RSS between polls / during one|$(mib $lo) / $(mib $hi)|MiB"
-	echo "figure|memory at $1 peers: controld RSS / private / anonymous|$(mib $cr) / $(mib $cp) / $(mib $ca)|MiB"
-	echo "figure|memory at $1 peers: wgagent RSS / private / anonymous|$(mib $ar) / $(mib $ap) / $(mib $aa)|MiB"
-	echo "figure|memory at $1 peers: wireguard-go RSS|$(mib $gr)|MiB"
-	MEM[$1]=$cr ANON[$1]=$ca
+	local at="$1 peers${2:+, $2}"
+	echo "figure|memory at $at: controld RSS between polls / during one|$(mib $lo) / $(mib $hi)|MiB"
+	echo "figure|memory at $at: controld RSS / private / anonymous|$(mib $cr) / $(mib $cp) / $(mib $ca)|MiB"
+	echo "figure|memory at $at: wgagent RSS / private / anonymous|$(mib $ar) / $(mib $ap) / $(mib $aa)|MiB"
+	echo "figure|memory at $at: wireguard-go RSS|$(mib $gr)|MiB"
+	MEM[$1${3:-}]=$lo ANON[$1${3:-}]=$ca
 	HWM=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' /proc/$CPID/status)
 }
 declare -A MEM=() ANON=()
 configured() { [ "$(metric p2pwg_peers_configured)" = "$1" ]; }
-start_controld 2
+start_controld ${BENCH_POLL:-2}
 retry 10 configured 0 || { echo "controld did not start"; tail "$TMP/controld.log"; exit 1; }
 sleep 3
 mem_row 0
@@ -159,11 +189,21 @@ for n in 40 $((P - 1)); do
 	list $((n + 1)) >"$TMP/www/list.json.new" && mv "$TMP/www/list.json.new" "$TMP/www/list.json"
 	retry 30 configured "$n" || echo "info|at $n: $(metric p2pwg_peers_configured) peers configured"
 	sleep 5 # a few more polls: memory settled
-	mem_row $n
+	mem_row $n "no /test answered"
+	answer_tests on
+	sleep $((P >= 100 ? 12 : 6)) # the probes in flight time out (5 s), the next ones are answered
+	ok0=$(metric p2pwg_tests_total) bad0=$(metric p2pwg_tests_failed_total)
+	mem_row $n "every /test answered" a
+	echo "info|at $n peers, while every /test was answered: $(($(metric p2pwg_tests_total) - ok0)) probes answered, $(($(metric p2pwg_tests_failed_total) - bad0)) failed"
+	answer_tests off
+	[ -n "${BENCH_PAUSE:-}" ] && [ $n -eq $((P - 1)) ] && { echo "info|paused $BENCH_PAUSE s: controld is PID $CPID" >&2; sleep "$BENCH_PAUSE"; }
 done
 echo "figure|controld peak RSS (VmHWM) after $((P - 1)) peers' polls|$HWM|MiB"
-[ -n "${MEM[40]:-}" ] && [ $((P - 1)) -gt 40 ] &&
-	echo "figure|controld growth per peer, 40 to $((P - 1)): RSS / anonymous|$(((MEM[$((P - 1))] - MEM[40]) / (P - 41))) / $(((ANON[$((P - 1))] - ANON[40]) / (P - 41)))|KiB"
+if [ -n "${MEM[40]:-}" ] && [ $((P - 1)) -gt 40 ]; then
+	for k in "" a; do
+		echo "figure|controld growth per peer, 40 to $((P - 1)), $([ -n "$k" ] && echo "every /test answered" || echo "no /test answered"): RSS between polls / anonymous|$(((MEM[$((P - 1))$k] - MEM[40$k]) / (P - 41))) / $(((ANON[$((P - 1))$k] - ANON[40$k]) / (P - 41)))|KiB"
+	done
+fi
 list $((P - dead)) $dead >"$TMP/www/list.json"
 
 # controld's way: a fresh controld reads the whole list of P at once.

@@ -64,7 +64,8 @@ struct loop {
 	struct loop_timer *timers;
 	struct transfer *transfers;
 	size_t n_transfers;
-	size_t ended_since_trim;
+	size_t n_tls; /* of them https (running or queued) */
+	size_t ended_since_trim; /* https transfers */
 	unsigned long connections; /* opened, as libcurl counts them */
 	struct transfer *queue, *queue_tail; /* https transfers waiting to start */
 	struct loop_timer dispatch_timer;
@@ -269,6 +270,7 @@ static void transfer_link(struct transfer *t)
 		t->next->prev = t;
 	l->transfers = t;
 	l->n_transfers++;
+	l->n_tls += t->tls;
 }
 
 static void transfer_free(struct transfer *t)
@@ -282,6 +284,7 @@ static void transfer_free(struct transfer *t)
 	if (t->next)
 		t->next->prev = t->prev;
 	l->n_transfers--;
+	l->n_tls -= t->tls;
 	if (t->queued) {
 		struct transfer **pp, *before = NULL;
 
@@ -331,15 +334,18 @@ static void check_done(struct loop *l)
 				       : t->errbuf[0] ? t->errbuf : curl_easy_strerror(r.code);
 		if (r.code == CURLE_OK)
 			r.error = "";
+		l->ended_since_trim += t->tls;
 		t->cb(t->arg, &r);
 		transfer_free(t);
-		l->ended_since_trim++;
 	}
-	/* A cycle's transfers run all at once (~80 KiB each while TLS runs) and
-	 * end together: hand the memory back once the burst is over, or the heap
-	 * stays at the cycle's peak (fragmented by what outlives it). Not after
-	 * every lone /test probe: a trim walks the heap. */
-	if (!l->n_transfers && l->ended_since_trim >= LOOP_TRIM_AFTER) {
+	/* A cycle's https transfers run 16 at a time (~80 KiB each while TLS
+	 * runs) and end together: hand the memory back once the burst is over,
+	 * or the heap stays at the cycle's peak, fragmented by what outlives it.
+	 * Not held back by plain http /test probes: at a few hundred peers some
+	 * are always in flight (those of peers that are down wait out their
+	 * timeout), and a trim never came. Not after every lone probe either: a
+	 * trim walks the heap. */
+	if (!l->n_tls && l->ended_since_trim >= LOOP_TRIM_AFTER) {
 		malloc_trim(0);
 		l->ended_since_trim = 0;
 	}
