@@ -58,7 +58,7 @@ struct fetch_opts {
 #define LOOP_MAX_CONNECTIONS (2 * 245 + 8) /* 245: MESH_MAX_PEERS */
 #define LOOP_RECV_BUFFER 4096
 #define LOOP_SEND_BUFFER 16384 /* the least libcurl takes */
-#define LOOP_TRIM_AFTER 16        /* transfers ended, then none running: free memory back */
+#define LOOP_TRIM_AFTER 16        /* https transfers ended, then none running: free memory back */
 /* Up to this many peers each one's connections (node.json, /test) stay open
  * between reads (a new TLS connection was most of an idle node's CPU); past
  * it, ~40 KiB per idle TLS connection would be the larger cost, and they are
