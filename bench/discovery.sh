@@ -200,8 +200,9 @@ for n in 40 $((P - 1)); do
 done
 echo "figure|controld peak RSS (VmHWM) after $((P - 1)) peers' polls|$HWM|MiB"
 if [ -n "${MEM[40]:-}" ] && [ $((P - 1)) -gt 40 ]; then
-	for k in "" a; do
-		echo "figure|controld growth per peer, 40 to $((P - 1)), $([ -n "$k" ] && echo "every /test answered" || echo "no /test answered"): RSS between polls / anonymous|$(((MEM[$((P - 1))$k] - MEM[40$k]) / (P - 41))) / $(((ANON[$((P - 1))$k] - ANON[40$k]) / (P - 41)))|KiB"
+	for k in "" a; do # mem_row's keys: none answered, every one answered
+		what=$([ -z "$k" ] && echo "no /test answered" || echo "every /test answered")
+		echo "figure|controld growth per peer, 40 to $((P - 1)), $what: RSS between polls / anonymous|$(((MEM[$((P - 1))$k] - MEM[40$k]) / (P - 41))) / $(((ANON[$((P - 1))$k] - ANON[40$k]) / (P - 41)))|KiB"
 	done
 fi
 list $((P - dead)) $dead >"$TMP/www/list.json"
