@@ -16,7 +16,9 @@
 # BENCH_POLL=S: the list poll interval (2 s; controld's default is 15).
 # BENCH_PAUSE=S: hold S seconds after the last memory row (to look inside).
 # Usage: discovery.sh WGAGENT CONTROLD [PEERS [TIMEOUT_S]]; prints "figure|name|value|unit".
-# BENCH_NO_SEQUENTIAL=1 leaves the sequential loop out (two controlds side by side).
+# BENCH_NO_SEQUENTIAL=1 leaves the sequential loop out (two controlds side by side),
+# BENCH_NO_MEMORY=1 the memory rows; BENCH_DISCOVERY_RUNS=R times controld's
+# discovery R times (a fresh controld each).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../tests/e2e/lib.sh"
@@ -58,12 +60,15 @@ for ((i = 0; i < P; i++)); do
 	printf '{"wg_pubkey": "%s", "overlay_ip": "", "wg_listen_port": 51820, "public_ip": "198.18.%d.%d", "public_port": 51820, "nat": "port-preserving", "updated_at": "2026-01-01T00:00:00+00:00"}\n' \
 		"$(wg genkey | wg pubkey)" $((1 + i / 200)) $((10 + i % 200)) >"$TMP/www/n$i.json"
 done
-list() { # N [DEAD]: N live entries, then DEAD black-holed ones
-	local i
-	{
-		for ((i = 0; i < $1; i++)); do echo "\"https://n$i.$DOM/node.json\""; done
-		for ((i = 0; i < ${2:-0}; i++)); do echo "\"https://d$i.$DOM/node.json\""; done
-	} | paste -sd, | sed 's/^/[/; s/$/]/'
+list() { # N [DEAD]: N live entries and DEAD black-holed ones, every tenth
+	local i=0 d=0 k
+	for ((k = 0; k < $1 + ${2:-0}; k++)); do
+		if { [ $((k % 10)) -eq 9 ] || [ $i -ge $1 ]; } && [ $d -lt ${2:-0} ]; then
+			echo "\"https://d$((d++)).$DOM/node.json\""
+		else
+			echo "\"https://n$((i++)).$DOM/node.json\""
+		fi
+	done | paste -sd, | sed 's/^/[/; s/$/]/'
 }
 {
 	nginx_head "$TMP/nginx" 2048
@@ -179,6 +184,7 @@ mem_row() { # PEERS [LABEL [KEY]]: RSS and private of the three processes
 }
 declare -A MEM=() ANON=()
 configured() { [ "$(metric p2pwg_peers_configured)" = "$1" ]; }
+if [ -z "${BENCH_NO_MEMORY:-}" ]; then
 start_controld ${BENCH_POLL:-2}
 retry 10 configured 0 || { echo "controld did not start"; tail "$TMP/controld.log"; exit 1; }
 sleep 3
@@ -205,25 +211,29 @@ if [ -n "${MEM[40]:-}" ] && [ $((P - 1)) -gt 40 ]; then
 		echo "figure|controld growth per peer, 40 to $((P - 1)), $what: RSS between polls / anonymous|$(((MEM[$((P - 1))$k] - MEM[40$k]) / (P - 41))) / $(((ANON[$((P - 1))$k] - ANON[40$k]) / (P - 41)))|KiB"
 	done
 fi
+kill_tracked $CPID controld; wait_gone $CPID
+fi
 list $((P - dead)) $dead >"$TMP/www/list.json"
 
 # controld's way: a fresh controld reads the whole list of P at once.
-kill_tracked $CPID controld; wait_gone $CPID
 # Watched from one process on a kept connection (see watch_metrics.py),
 # started first: it tries every 10 ms until controld listens.
-ip netns exec "$NS" python3 "$HERE/watch_metrics.py" http://127.0.0.1:8081/metrics \
-	$((P - dead)) "$P" $((TO + 30)) >"$TMP/watch.out" &
-WPID=$!
-track_pid $WPID watch_metrics
-sleep 0.5 # its interpreter's start is over
-t0=$(date +%s%N)
-start_controld 600
-wait $WPID
-read -r t1 t2 <"$TMP/watch.out"
-[ -n "${t2:-}" ] || { echo "controld did not end its discovery"; tail "$TMP/controld.log"; exit 1; }
-echo "figure|controld peak RSS (VmHWM) over this discovery|$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' /proc/$CPID/status)|MiB"
-echo "figure|discovery $P node.json, $dead black-holed: controld, every live one read|$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')|s"
-echo "figure|discovery $P node.json, $dead black-holed: controld, cycle over (timeouts)|$(awk -v d=$((t2 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')|s"
+for ((run = 1; run <= ${BENCH_DISCOVERY_RUNS:-1}; run++)); do
+	ip netns exec "$NS" python3 "$HERE/watch_metrics.py" http://127.0.0.1:8081/metrics \
+		$((P - dead)) "$P" $((TO + 30)) >"$TMP/watch.out" &
+	WPID=$!
+	track_pid $WPID watch_metrics
+	sleep 0.5 # its interpreter's start is over
+	t0=$(date +%s%N)
+	start_controld 600
+	wait $WPID
+	read -r t1 t2 <"$TMP/watch.out"
+	[ -n "${t2:-}" ] || { echo "controld did not end its discovery"; tail "$TMP/controld.log"; exit 1; }
+	echo "figure|controld peak RSS (VmHWM) over this discovery|$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' /proc/$CPID/status)|MiB"
+	echo "figure|discovery $P node.json, $dead black-holed: controld, every live one read|$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')|s"
+	echo "figure|discovery $P node.json, $dead black-holed: controld, cycle over (timeouts)|$(awk -v d=$((t2 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')|s"
+	[ $run -lt ${BENCH_DISCOVERY_RUNS:-1} ] && { kill_tracked $CPID controld; wait_gone $CPID; }
+done
 [ -n "${BENCH_NO_SEQUENTIAL:-}" ] && exit 0
 echo "figure|discovery $P node.json, $dead black-holed: prototype's way (sequential, ${TO} s timeout)|$seq_s|s"
 echo "figure|discovery ratio sequential / controld (cycle over)|$(awk -v a=$seq_s -v b=$((t2 - t0)) 'BEGIN { printf "%.1f", a / (b / 1e9) }')|x"

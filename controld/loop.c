@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,8 +36,9 @@ struct transfer {
 	struct curl_slist *hdrs;
 	bool tls;      /* https: a TLS context and handshake buffers while it runs */
 	bool queued;   /* waiting for a starting slot, not yet in the multi handle */
-	bool connected; /* curl waited to read: past the TCP connect (libcurl
-			 * 7.88 times the connect only once TLS is up too) */
+	bool connected; /* curl waited to read its connection: past the TCP
+			 * connect (libcurl 7.88 times the connect only once TLS
+			 * is up too); a name's lookup does not count */
 	uint64_t started; /* mono ms it went into the multi handle */
 	uint64_t queued_at; /* mono ms fetch_start queued it */
 	long timeout_ms;
@@ -170,6 +172,17 @@ static void on_curl_ready(void *arg, int fd, int events)
 	socket_action(cs->l, fd, ev);
 }
 
+/* Whether fd is a TCP/IP socket: not the socket pair by which libcurl's
+ * resolver thread says a name was looked up (a read it also waits on). */
+static bool is_network_socket(curl_socket_t fd)
+{
+	struct sockaddr_storage a;
+	socklen_t al = sizeof(a);
+
+	return !getsockname(fd, (struct sockaddr *)&a, &al) &&
+	       (a.ss_family == AF_INET || a.ss_family == AF_INET6);
+}
+
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct loop *l = userp;
@@ -177,7 +190,8 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 	struct transfer *t = NULL;
 
 	if (what & CURL_POLL_IN && easy &&
-	    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t) == CURLE_OK && t)
+	    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t) == CURLE_OK && t &&
+	    !t->connected && is_network_socket(fd))
 		t->connected = true;
 	if (what == CURL_POLL_REMOVE) {
 		if (cs) {
