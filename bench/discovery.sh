@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Discovery and memory. One namespace holds an HTTPS server (nginx, a CA of
-# its own) with P node.json files, a tenth of them on an address whose port 443
-# drops every packet (black-holed), a wgagent (wireguard-go) and a controld.
+# its own) with P node.json files, every tenth entry of the list on an address
+# whose port 443 drops every packet (black-holed; every entry a name, looked
+# up as a real list's are), a wgagent (wireguard-go) and a controld.
 # Discovery: controld's way (every node.json at once, one timeout each) next to
 # the prototype's way, one request after another with a 5 s timeout each (a
 # python3 urllib loop, the prototype's language; sequential.py here).

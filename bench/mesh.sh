@@ -5,7 +5,7 @@
 # port-remapping NATs: start to full mesh (every pair's /test passing, from
 # starting the agents); with --idle S, the CPU seconds and wake-ups (context
 # switches) of every daemon over S s of the steady mesh (from BENCH_SETTLE s,
-# default 30, after the full mesh); with --change, a node
+# default 60, after the full mesh); with --change, a node
 # added to the list: until every node's agent has it configured, and until
 # every pair with it passes /test.
 # BENCH_TRACE=DIR keeps a timeline: every controld's log with each line's
@@ -94,8 +94,10 @@ cpu() {
 }
 if [ "$IDLE" -gt 0 ]; then
 	# The first seconds after the full mesh still hold the start's retries
-	# and rechecks: the idle window begins once they are over.
-	sleep "${BENCH_SETTLE:-30}"
+	# and rechecks: the idle window begins once they are over. The window
+	# should hold whole periods of what recurs: STUN and the path rechecks
+	# (60 s), WireGuard's rekeying (120 s); run.sh takes 120 s.
+	sleep "${BENCH_SETTLE:-60}"
 	hz=$(getconf CLK_TCK)
 	A=() C=() G=()
 	for k in $ALL; do

@@ -53,7 +53,7 @@ LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
 		last=${SIZES##* }
 		for n in $SIZES; do
 			if [ "$n" = "$last" ]; then
-				run mesh$n bash "$HERE/mesh.sh" "$W" "$C" "$CTL" "$n" --idle 60 --change
+				run mesh$n bash "$HERE/mesh.sh" "$W" "$C" "$CTL" "$n" --idle 120 --change
 			else
 				run mesh$n bash "$HERE/mesh.sh" "$W" "$C" "$CTL" "$n"
 			fi

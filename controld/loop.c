@@ -118,6 +118,11 @@ h2o_evloop_t *loop_h2o(struct loop *l)
 
 void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t ms)
 {
+	loop_timer_arm_slack(l, t, ms, 0);
+}
+
+void loop_timer_arm_slack(struct loop *l, struct loop_timer *t, uint64_t ms, uint64_t slack)
+{
 	struct loop_timer *i;
 
 	for (i = l->timers; i && i != t; i = i->next)
@@ -127,6 +132,7 @@ void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t ms)
 		l->timers = t;
 	}
 	t->at = mono_ms() + ms;
+	t->slack = slack;
 	t->armed = true;
 }
 
@@ -853,9 +859,11 @@ void loop_run(struct loop *l)
 
 		if (l->curl_at && l->curl_at < next)
 			next = l->curl_at;
+		/* Asleep until the first timer's at plus its slack; then every
+		 * timer whose at has come fires, with or without slack. */
 		for (t = l->timers; t; t = t->next)
-			if (t->armed && t->at < next)
-				next = t->at;
+			if (t->armed && t->at + t->slack < next)
+				next = t->at + t->slack;
 		h2o_evloop_run(l->ev, next > now ? (int32_t)(next - now) : 0);
 		now = mono_ms();
 		if (l->curl_at && l->curl_at <= now) {

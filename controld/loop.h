@@ -20,6 +20,7 @@
 
 struct loop_timer {
 	uint64_t at; /* monotonic ms; valid while armed */
+	uint64_t slack; /* ms it may fire after at, to share a wake-up (loop_timer_arm_slack) */
 	bool armed;
 	void (*cb)(void *arg);
 	void *arg;
@@ -91,6 +92,10 @@ uint64_t loop_now(struct loop *l); /* monotonic ms */
 
 /* Arm (or re-arm) t to fire once after ms milliseconds. */
 void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t ms);
+/* The same, but t may fire up to slack ms later: with whatever wakes the
+ * loop first in that time (an answer, another timer), so that work which
+ * need not be punctual costs no wake-up of its own. */
+void loop_timer_arm_slack(struct loop *l, struct loop_timer *t, uint64_t ms, uint64_t slack);
 void loop_timer_disarm(struct loop *l, struct loop_timer *t);
 /* Forget t, so that its memory may be freed. */
 void loop_timer_remove(struct loop *l, struct loop_timer *t);

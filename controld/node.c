@@ -908,16 +908,23 @@ static bool test_start(struct node *n, struct node_entry *e, const struct mesh_p
 }
 
 /* One peer per tick, in turn: each is checked once per interval, and a node's
- * checks never all leave (and arrive at its peers) at the same instant. */
+ * checks never all leave (and arrive at its peers) at the same instant. A
+ * tick may come up to half a step late, with another wake-up of the loop
+ * (an answer, a peer reading our node.json): the next one comes that much
+ * sooner, so the interval holds. */
 static void test_now(void *arg)
 {
 	struct node *n = arg;
 	size_t np = n->applied_valid ? n->applied.n_peers : 0;
+	uint64_t step = cadence_step(test_interval_ms(n), np), now = loop_now(n->l);
+	uint64_t late = now > n->t_test.at ? now - n->t_test.at : 0;
+	uint64_t ms = cadence_jitter(step, arc4random());
 	const struct mesh_peer *p;
 	struct node_entry *e;
 
-	loop_timer_arm(n->l, &n->t_test,
-		       cadence_jitter(cadence_step(test_interval_ms(n), np), arc4random()));
+	if (late > step / 2)
+		late = step / 2;
+	loop_timer_arm_slack(n->l, &n->t_test, ms - (late < ms ? late : ms), step / 2);
 	if (!np)
 		return;
 	if (n->test_next >= np)

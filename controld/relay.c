@@ -1149,7 +1149,9 @@ static void on_tick(void *arg)
 	struct relay_link **pp, *k;
 	bool started = false;
 
-	loop_timer_arm(r->l, &r->tick, TICK_MS);
+	/* Within a second more, with whatever wakes the loop then (a probe's
+	 * tick comes every half second in a mesh of 20). */
+	loop_timer_arm_slack(r->l, &r->tick, TICK_MS, TICK_MS);
 	if (!n->have_key || !n->applied_valid || !n->applied.found_self)
 		return;
 	for (k = r->links; k; k = k->next)
@@ -1340,7 +1342,7 @@ int relay_new(struct node *n, struct relay **out)
 	}
 	r->tick = (struct loop_timer){.cb = on_tick, .arg = r};
 	if (n->c->relay)
-		loop_timer_arm(r->l, &r->tick, TICK_MS);
+		loop_timer_arm_slack(r->l, &r->tick, TICK_MS, TICK_MS);
 	*out = r;
 	return 0;
 }

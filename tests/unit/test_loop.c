@@ -577,9 +577,53 @@ static void test_ca_store_verifies(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+struct stamp {
+	struct loop *l;
+	uint64_t t0, at;
+	bool stop;
+};
+
+static void on_stamp(void *arg)
+{
+	struct stamp *s = arg;
+
+	s->at = loop_now(s->l) - s->t0;
+	if (s->stop)
+		loop_stop(s->l);
+}
+
+/* A timer with slack waits for company: it fires with the next wake-up
+ * after its time (here another timer's), and alone at its time plus its
+ * slack, never before its time. */
+static void test_slack_timer_shares_a_wake_up(void **state)
+{
+	struct loop *l = loop_new();
+	struct stamp a = {.l = l, .stop = true}, b = {.l = l};
+	struct loop_timer ta = {.cb = on_stamp, .arg = &a}, tb = {.cb = on_stamp, .arg = &b};
+
+	a.t0 = b.t0 = loop_now(l);
+	loop_timer_arm_slack(l, &ta, 50, 1000);
+	loop_timer_arm(l, &tb, 300);
+	loop_run(l);
+	print_message("slack: due at 50 ms, fired at %" PRIu64 " ms with a timer of 300 ms (%" PRIu64
+		      ")\n", a.at, b.at);
+	assert_true(a.at >= 300 && a.at == b.at);
+
+	a = (struct stamp){.l = l, .t0 = loop_now(l), .stop = true};
+	loop_timer_arm_slack(l, &ta, 50, 250);
+	loop_run(l);
+	print_message("slack: due at 50 ms, alone, fired at %" PRIu64 " ms\n", a.at);
+	assert_true(a.at >= 300 && a.at < 1000);
+
+	loop_timer_remove(l, &ta);
+	loop_timer_remove(l, &tb);
+	loop_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_slack_timer_shares_a_wake_up),
 	    cmocka_unit_test(test_per_peer_memory_after_fetches),
 	    cmocka_unit_test(test_ca_store_verifies),
 	    cmocka_unit_test(test_cycle_peak_memory_bounded),
