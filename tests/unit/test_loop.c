@@ -617,7 +617,7 @@ static void test_slack_timer_shares_a_wake_up(void **state)
 
 	loop_timer_remove(l, &ta);
 	loop_timer_remove(l, &tb);
-	loop_free(l);
+	loop_teardown(l);
 }
 
 int main(void)
