@@ -104,9 +104,19 @@ if [ "$IDLE" -gt 0 ]; then
 		A+=("${NL_AGENT_PID[$k]}") C+=("${NL_CTLD_PID[$k]}")
 		G+=("$(cat "$(nl_dir $k)/wireguard-go.$(nl_if $k).pid")")
 	done
+	probes() { # /test probes answered, all nodes
+		local k v t=0
+		for k in $ALL; do
+			v=$(ip netns exec "$(nl_ns $k)" curl -s -m 3 http://127.0.0.1:8081/metrics | awk '$1 == "p2pwg_tests_total" { print $2 }')
+			t=$((t + ${v:-0}))
+		done
+		echo $t
+	}
+	p0=$(probes)
 	read -r a0 aw0 <<<"$(cpu "${A[@]}")"; read -r c0 cw0 <<<"$(cpu "${C[@]}")"; read -r g0 gw0 <<<"$(cpu "${G[@]}")"
 	sleep "$IDLE"
 	read -r a1 aw1 <<<"$(cpu "${A[@]}")"; read -r c1 cw1 <<<"$(cpu "${C[@]}")"; read -r g1 gw1 <<<"$(cpu "${G[@]}")"
+	p1=$(probes)
 	per() { awk -v t=$1 -v hz=$hz -v n=$N -v s=$IDLE 'BEGIN { printf "%.3f s (%.3f%%)", t / hz / n, 100 * t / hz / n / s }'; }
 	echo "figure|idle $IDLE s, $N-node mesh: controld CPU per node|$(per $((c1 - c0)))|"
 	echo "figure|idle $IDLE s, $N-node mesh: wgagent CPU per node|$(per $((a1 - a0)))|"
@@ -119,6 +129,8 @@ if [ "$IDLE" -gt 0 ]; then
 		bad=$((bad + ${v:-0}))
 	done
 	echo "info|failed /test probes since start, all nodes: $bad"
+	# Each pair once per /test interval (10 s unless NL_TEST says): 1.00.
+	echo "info|/test probes answered in the idle window: $((p1 - p0)), per pair per interval $(awk -v p=$((p1 - p0)) -v n=$N -v s=$IDLE -v i=${NL_TEST:-10} 'BEGIN { printf "%.2f", p / (n * (n - 1)) / (s / i) }')"
 fi
 if [ "$CHANGE" = 1 ]; then
 	k=$N
