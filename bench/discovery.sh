@@ -186,33 +186,33 @@ mem_row() { # PEERS [LABEL [KEY]]: RSS and private of the three processes
 declare -A MEM=() ANON=()
 configured() { [ "$(metric p2pwg_peers_configured)" = "$1" ]; }
 if [ -z "${BENCH_NO_MEMORY:-}" ]; then
-start_controld ${BENCH_POLL:-2}
-retry 10 configured 0 || { echo "controld did not start"; tail "$TMP/controld.log"; exit 1; }
-sleep 3
-mem_row 0
-# The list holds the node itself (entry 0) and its peers: P entries, P-1 peers.
-for n in 40 $((P - 1)); do
-	[ $n -lt $P ] || continue
-	list $((n + 1)) >"$TMP/www/list.json.new" && mv "$TMP/www/list.json.new" "$TMP/www/list.json"
-	retry 30 configured "$n" || echo "info|at $n: $(metric p2pwg_peers_configured) peers configured"
-	sleep 5 # a few more polls: memory settled
-	mem_row $n "no /test answered"
-	answer_tests on
-	sleep $((P >= 100 ? 12 : 6)) # the probes in flight time out (5 s), the next ones are answered
-	ok0=$(metric p2pwg_tests_total) bad0=$(metric p2pwg_tests_failed_total)
-	mem_row $n "every /test answered" a
-	echo "info|at $n peers, while every /test was answered: $(($(metric p2pwg_tests_total) - ok0)) probes answered, $(($(metric p2pwg_tests_failed_total) - bad0)) failed"
-	answer_tests off
-	[ -n "${BENCH_PAUSE:-}" ] && [ $n -eq $((P - 1)) ] && { echo "info|paused $BENCH_PAUSE s: controld is PID $CPID" >&2; sleep "$BENCH_PAUSE"; }
-done
-echo "figure|controld peak RSS (VmHWM) after $((P - 1)) peers' polls|$HWM|MiB"
-if [ -n "${MEM[40]:-}" ] && [ $((P - 1)) -gt 40 ]; then
-	for k in "" a; do # mem_row's keys: none answered, every one answered
-		what=$([ -z "$k" ] && echo "no /test answered" || echo "every /test answered")
-		echo "figure|controld growth per peer, 40 to $((P - 1)), $what: RSS between polls / anonymous|$(((MEM[$((P - 1))$k] - MEM[40$k]) / (P - 41))) / $(((ANON[$((P - 1))$k] - ANON[40$k]) / (P - 41)))|KiB"
+	start_controld ${BENCH_POLL:-2}
+	retry 10 configured 0 || { echo "controld did not start"; tail "$TMP/controld.log"; exit 1; }
+	sleep 3
+	mem_row 0
+	# The list holds the node itself (entry 0) and its peers: P entries, P-1 peers.
+	for n in 40 $((P - 1)); do
+		[ $n -lt $P ] || continue
+		list $((n + 1)) >"$TMP/www/list.json.new" && mv "$TMP/www/list.json.new" "$TMP/www/list.json"
+		retry 30 configured "$n" || echo "info|at $n: $(metric p2pwg_peers_configured) peers configured"
+		sleep 5 # a few more polls: memory settled
+		mem_row $n "no /test answered"
+		answer_tests on
+		sleep $((P >= 100 ? 12 : 6)) # the probes in flight time out (5 s), the next ones are answered
+		ok0=$(metric p2pwg_tests_total) bad0=$(metric p2pwg_tests_failed_total)
+		mem_row $n "every /test answered" a
+		echo "info|at $n peers, while every /test was answered: $(($(metric p2pwg_tests_total) - ok0)) probes answered, $(($(metric p2pwg_tests_failed_total) - bad0)) failed"
+		answer_tests off
+		[ -n "${BENCH_PAUSE:-}" ] && [ $n -eq $((P - 1)) ] && { echo "info|paused $BENCH_PAUSE s: controld is PID $CPID" >&2; sleep "$BENCH_PAUSE"; }
 	done
-fi
-kill_tracked $CPID controld; wait_gone $CPID
+	echo "figure|controld peak RSS (VmHWM) after $((P - 1)) peers' polls|$HWM|MiB"
+	if [ -n "${MEM[40]:-}" ] && [ $((P - 1)) -gt 40 ]; then
+		for k in "" a; do # mem_row's keys: none answered, every one answered
+			what=$([ -z "$k" ] && echo "no /test answered" || echo "every /test answered")
+			echo "figure|controld growth per peer, 40 to $((P - 1)), $what: RSS between polls / anonymous|$(((MEM[$((P - 1))$k] - MEM[40$k]) / (P - 41))) / $(((ANON[$((P - 1))$k] - ANON[40$k]) / (P - 41)))|KiB"
+		done
+	fi
+	kill_tracked $CPID controld; wait_gone $CPID
 fi
 list $((P - dead)) $dead >"$TMP/www/list.json"
 

@@ -386,13 +386,14 @@ static int stall_socket(bool black_hole, uint16_t *port, int *filler)
 }
 
 #define STALL_TIMEOUT_MS 4000
+#define STALLED (LOOP_TLS_STARTING + 8) /* more than there are starting slots */
 
 /* STALLED peers that never answer (more than there are starting slots),
  * then PEERS live ones: how long until every live one was read, and until
  * the cycle was over. */
 static void stall_cycle(bool black_hole, bool named, uint64_t *live, uint64_t *end)
 {
-	enum { STALLED = LOOP_TLS_STARTING + 8, TIMEOUT_MS = STALL_TIMEOUT_MS };
+	enum { TIMEOUT_MS = STALL_TIMEOUT_MS };
 	struct fetch_opts o = {.timeout_ms = TIMEOUT_MS, .max_bytes = 4096};
 	struct loop *l = loop_new();
 	struct timed td = {.l = l, .left = STALLED + PEERS};
@@ -458,7 +459,7 @@ static bool private_hosts(void)
 
 	if (!f)
 		return false;
-	for (int i = 1; i <= LOOP_TLS_STARTING + 8; i++)
+	for (int i = 1; i <= STALLED; i++)
 		fprintf(f, "127.0.1.%d stall%d.test\n", i, i);
 	if (!fclose(f) && geteuid() == 0 && !unshare(CLONE_NEWNS) &&
 	    !mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) &&
