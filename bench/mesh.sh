@@ -104,31 +104,26 @@ if [ "$IDLE" -gt 0 ]; then
 		A+=("${NL_AGENT_PID[$k]}") C+=("${NL_CTLD_PID[$k]}")
 		G+=("$(cat "$(nl_dir $k)/wireguard-go.$(nl_if $k).pid")")
 	done
-	probes() { # /test probes answered, all nodes
+	metric_sum() { # NAME: the metric summed over every node's /metrics
 		local k v t=0
 		for k in $ALL; do
-			v=$(ip netns exec "$(nl_ns $k)" curl -s -m 3 http://127.0.0.1:8081/metrics | awk '$1 == "p2pwg_tests_total" { print $2 }')
+			v=$(ip netns exec "$(nl_ns $k)" curl -s -m 3 http://127.0.0.1:8081/metrics | awk -v m="$1" '$1 == m { print $2 }')
 			t=$((t + ${v:-0}))
 		done
 		echo $t
 	}
-	p0=$(probes)
+	p0=$(metric_sum p2pwg_tests_total)
 	read -r a0 aw0 <<<"$(cpu "${A[@]}")"; read -r c0 cw0 <<<"$(cpu "${C[@]}")"; read -r g0 gw0 <<<"$(cpu "${G[@]}")"
 	sleep "$IDLE"
 	read -r a1 aw1 <<<"$(cpu "${A[@]}")"; read -r c1 cw1 <<<"$(cpu "${C[@]}")"; read -r g1 gw1 <<<"$(cpu "${G[@]}")"
-	p1=$(probes)
+	p1=$(metric_sum p2pwg_tests_total)
 	per() { awk -v t=$1 -v hz=$hz -v n=$N -v s=$IDLE 'BEGIN { printf "%.3f s (%.3f%%)", t / hz / n, 100 * t / hz / n / s }'; }
 	echo "figure|idle $IDLE s, $N-node mesh: controld CPU per node|$(per $((c1 - c0)))|"
 	echo "figure|idle $IDLE s, $N-node mesh: wgagent CPU per node|$(per $((a1 - a0)))|"
 	echo "figure|idle $IDLE s, $N-node mesh: wireguard-go CPU per node|$(per $((g1 - g0)))|"
 	echo "figure|idle $IDLE s, $N-node mesh: controld wake-ups per node|$(((cw1 - cw0) / N)) ($(((cw1 - cw0) / N / IDLE))/s)|"
 	echo "figure|idle $IDLE s, $N-node mesh: wgagent wake-ups per node|$(((aw1 - aw0) / N)) ($(((aw1 - aw0) / N / IDLE))/s)|"
-	bad=0
-	for k in $ALL; do
-		v=$(ip netns exec "$(nl_ns $k)" curl -s -m 3 http://127.0.0.1:8081/metrics | awk '$1 == "p2pwg_tests_failed_total" { print $2 }')
-		bad=$((bad + ${v:-0}))
-	done
-	echo "info|failed /test probes since start, all nodes: $bad"
+	echo "info|failed /test probes since start, all nodes: $(metric_sum p2pwg_tests_failed_total)"
 	# Each pair once per /test interval (10 s unless NL_TEST says): 1.00.
 	echo "info|/test probes answered in the idle window: $((p1 - p0)), per pair per interval $(awk -v p=$((p1 - p0)) -v n=$N -v s=$IDLE -v i=${NL_TEST:-10} 'BEGIN { printf "%.2f", p / (n * (n - 1)) / (s / i) }')"
 fi

@@ -922,9 +922,10 @@ static void test_now(void *arg)
 	const struct mesh_peer *p;
 	struct node_entry *e;
 
+	/* At most the slack is made up: a loop held up longer starts afresh. */
 	if (late > step / 2)
 		late = step / 2;
-	loop_timer_arm_slack(n->l, &n->t_test, ms - (late < ms ? late : ms), step / 2);
+	loop_timer_arm_slack(n->l, &n->t_test, ms > late ? ms - late : 0, step / 2);
 	if (!np)
 		return;
 	if (n->test_next >= np)
