@@ -78,8 +78,24 @@ until full_mesh_now; do
 	sleep 0.2
 done
 T2=$(date +%s.%N)
-echo "figure|start to full mesh, $N nodes|$(awk -v a="$T2" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')|s"
-echo "figure|controlds' start to full mesh, $N nodes|$(awk -v a="$T2" -v b="$T1" 'BEGIN { printf "%.1f", a - b }')|s"
+# mesh_at: when the mesh became whole, by the daemons' own clocks: the latest
+# test.since of the passing pairs in every /status (the moment the last pair
+# passed). The sampler sees it later, by as much as one of its rounds of 20
+# processes takes on a loaded machine (~1 s; 4.4 s against 5.7 s in one run).
+mesh_at() {
+	local k t
+	t=$(for k in $ALL; do
+		ip netns exec "$(nl_ns $k)" curl -s -m 3 http://127.0.0.1:8081/status |
+			jq -r '.peers[] | select(.test.ok == true) | .test.since'
+	done | sort | tail -1)
+	[ -n "$t" ] && date -d "$t" +%s.%N
+}
+TM=$(mesh_at)
+# A pair that flapped after the sampler saw it would date the mesh later.
+TM=$(awk -v m="${TM:-0}" -v s="$T2" 'BEGIN { printf "%s", (m > 0 && m <= s) ? m : s }')
+echo "figure|start to full mesh, $N nodes|$(awk -v a="$TM" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')|s"
+echo "figure|controlds' start to full mesh, $N nodes|$(awk -v a="$TM" -v b="$T1" 'BEGIN { printf "%.1f", a - b }')|s"
+echo "info|the sampler saw the full mesh $(awk -v a="$T2" -v b="$TM" 'BEGIN { printf "%.1f", a - b }') s later ($(awk -v a="$T2" -v b="$T0" 'BEGIN { printf "%.1f", a - b }') s from start)"
 
 # cpu PID...: utime+stime ticks and context switches of the processes, summed.
 cpu() {
@@ -145,5 +161,9 @@ if [ "$CHANGE" = 1 ]; then
 	until configured; do sleep 0.1; [ "$(ms_since "$T1" | cut -d. -f1)" -ge 60 ] && break; done
 	echo "figure|list change (a node added) to applied in all $N agents|$(ms_since "$T1")|s"
 	retry 60 natlab_full_mesh $ALL $k
-	echo "figure|list change to every pair with the newcomer passing /test|$(ms_since "$T1")|s"
+	T3=$(date +%s.%N)
+	ALL="$ALL $k"
+	TM=$(mesh_at)
+	TM=$(awk -v m="${TM:-0}" -v s="$T3" 'BEGIN { printf "%s", (m > 0 && m <= s) ? m : s }')
+	echo "figure|list change to every pair with the newcomer passing /test|$(awk -v a="$TM" -v b="$T1" 'BEGIN { printf "%.1f", a - b }')|s"
 fi

@@ -832,6 +832,14 @@ static void prompt_at(struct node *n, struct node_entry *e, uint64_t ms)
 static bool test_start(struct node *n, struct node_entry *e, const struct mesh_peer *p,
 		       bool fresh);
 
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static void on_test(void *arg, const struct fetch_result *r)
 {
 	struct node_entry *e = arg;
@@ -878,6 +886,9 @@ static void on_test(void *arg, const struct fetch_result *r)
 			prompt_at(n, e, wait);
 		prompt_arm(n);
 	}
+	/* A pair's "up since" (or down since): the first result of this run. */
+	if (!e->test_since_us || ok != e->test_ok)
+		e->test_since_us = wall_us();
 	e->test_ok = ok;
 }
 

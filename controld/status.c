@@ -143,6 +143,9 @@ char *status_document(struct node *n)
 			json_object_set_new(t, "ok", json_boolean(e->test_ok));
 			json_object_set_new(t, "at", json_string(when));
 			json_object_set_new(t, "result", json_string(e->test_result));
+			nodeinfo_time((long long)(e->test_since_us / 1000000),
+				      (long)(e->test_since_us % 1000000), when, sizeof(when));
+			json_object_set_new(t, "since", json_string(when));
 			json_object_set_new(p, "test", t);
 		} else {
 			json_object_set_new(p, "test", json_null());

@@ -140,6 +140,22 @@ check "controld logs traffic" retry 10 grep -q "\[wg\] traffic rx=[0-9]*B tx=[0-
 # ---- /status, /metrics, /healthz ----
 ST=$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8081/status)
 check "/status shows b as direct with a passing /test" retry 10 bash -c "ip netns exec $NS_A curl -s http://127.0.0.1:8081/status | tr -d ' \n' | grep -q '\"position\":1,\"url\":\"https://198.18.0.254/b/node.json\".*\"test\":{\"ok\":true.*\"state\":\"direct\"'"
+# test.since: when the present run of passes (or failures) began. Later
+# results of the same kind leave it; a change of result moves it.
+b_test() { ip netns exec "$NS_A" curl -s http://127.0.0.1:8081/status | jq -r '.peers[1].test | "\(.ok) \(.at) \(.since)"'; }
+export -f b_test; export NS_A
+read -r OK1 AT1 SINCE1 <<<"$(b_test)"
+e2e_log "b's /test: ok $OK1 at $AT1 since $SINCE1"
+check "/status says since when b's /test has passed ($SINCE1), not after its last probe ($AT1)" \
+	bash -c '[[ "$1" == 20*+00:00 && ! "${1:0:19}" > "${2:0:19}" ]]' _ "$SINCE1" "$AT1"
+check "a later pass leaves test.since where it was" retry 10 bash -c 'read -r ok at since <<<"$(b_test)"; [ "$ok" = true ] && [ "$at" != "$1" ] && [ "$since" = "$2" ]' _ "$AT1" "$SINCE1"
+ip netns exec "$NS_A" nft add table ip p2since
+ip netns exec "$NS_A" nft add chain ip p2since out '{ type filter hook output priority 0; }'
+ip netns exec "$NS_A" nft add rule ip p2since out ip daddr 10.88.0.11 tcp dport 8000 drop
+check "b's /test failing moves test.since to the failure" retry 15 bash -c 'read -r ok at since <<<"$(b_test)"; [ "$ok" = false ] && [[ "$since" > "$1" ]]' _ "$SINCE1"
+read -r _ _ SINCE2 <<<"$(b_test)"
+ip netns exec "$NS_A" nft delete table ip p2since
+check "and passing again moves it once more" retry 15 bash -c 'read -r ok at since <<<"$(b_test)"; [ "$ok" = true ] && [[ "$since" > "$1" ]]' _ "$SINCE2"
 check "/status shows this node's overlay address and agent" bash -c 'tr -d " \n" <<<"$1" | grep -q "\"agent\":\"connected\".*\"overlay_ip\":\"10.88.0.10/32\""' _ "$ST"
 M=$(ip netns exec "$NS_A" curl -s http://127.0.0.1:8081/metrics)
 check "/metrics: self found, one direct peer" bash -c 'grep -q "^p2pwg_self_found 1" <<<"$1" && grep -q "^p2pwg_peers_direct 1" <<<"$1"' _ "$M"
