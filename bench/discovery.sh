@@ -202,6 +202,14 @@ if [ -z "${BENCH_NO_MEMORY:-}" ]; then
 		ok0=$(metric p2pwg_tests_total) bad0=$(metric p2pwg_tests_failed_total)
 		mem_row $n "every /test answered" a
 		echo "info|at $n peers, while every /test was answered: $(($(metric p2pwg_tests_total) - ok0)) probes answered, $(($(metric p2pwg_tests_failed_total) - bad0)) failed"
+		[ $n -eq $((P - 1)) ] && for what in metrics:200 status:50; do
+			# What a scrape costs at this size: the answer's time on one kept
+			# connection (the fastest is the least the busy loop added).
+			ip netns exec "$NS" curl -s -w '%{time_total}\n' \
+				$(printf -- "-o /dev/null http://127.0.0.1:8081/${what%:*} %.0s" $(seq ${what#*:})) |
+				sort -n | awk -v w="${what%:*}" -v p=$n '{ t[NR] = $1 * 1000 }
+					END { printf "figure|at %d peers: /%s answered in, fastest / median of %d|%.2f / %.2f|ms\n", p, w, NR, t[1], t[int((NR + 1) / 2)] }'
+		done
 		answer_tests off
 		[ -n "${BENCH_PAUSE:-}" ] && [ $n -eq $((P - 1)) ] && { echo "info|paused $BENCH_PAUSE s: controld is PID $CPID" >&2; sleep "$BENCH_PAUSE"; }
 	done

@@ -59,6 +59,16 @@ static struct fetch_opts https_opts(struct node *n, size_t max)
 
 struct node_entry *node_entry_by_key(struct node *n, const uint8_t *key)
 {
+	if (n->keys_dirty) {
+		keymap_clear(&n->keys);
+		n->keys_dirty = false;
+		for (size_t i = 0; i < n->n && !n->keys_dirty; i++)
+			if (n->e[i].url && n->e[i].known &&
+			    keymap_put(&n->keys, n->e[i].info.wg_pubkey, &n->e[i]))
+				n->keys_dirty = true; /* out of memory: searched instead */
+	}
+	if (!n->keys_dirty)
+		return keymap_get(&n->keys, key);
 	for (size_t i = 0; i < n->n; i++)
 		if (n->e[i].url && n->e[i].known && !memcmp(n->e[i].info.wg_pubkey, key, 32))
 			return &n->e[i];
@@ -294,6 +304,7 @@ static void on_node_json(void *arg, const struct fetch_result *r)
 		}
 		e->known = true;
 		e->info = info;
+		n->keys_dirty = true;
 		e->ok_at = time(NULL);
 		attest_note(n->att, info.wg_pubkey, r->body, r->len);
 	}
@@ -435,6 +446,7 @@ static void set_list(struct node *n, struct peerlist *l)
 	free(n->e);
 	peerlist_free(n->list);
 	n->e = e;
+	n->keys_dirty = true;
 	n->n = l->n;
 	n->list = l;
 }

@@ -14,6 +14,7 @@
 #include "agentmsg.h"
 #include "attest.h"
 #include "config.h"
+#include "keymap.h"
 #include "loop.h"
 #include "mesh.h"
 #include "nodeinfo.h"
@@ -69,6 +70,8 @@ struct node {
 	struct peerlist *list;
 	struct node_entry *e;
 	size_t n;
+	struct keymap keys; /* known entries by key, first position first */
+	bool keys_dirty;    /* e changed: keys is filled again before its next use */
 	char etag[256];
 	void *list_fetch;
 	struct registry *reg; /* P2PWG_REGISTRY: the list from a contract, not list_fetch */

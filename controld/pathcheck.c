@@ -19,6 +19,8 @@ void pathcheck_free(struct pathcheck *pc)
 	free(pc->peers);
 	pc->peers = NULL;
 	pc->n = 0;
+	keymap_free(&pc->by_key);
+	pc->by_key_ok = false;
 }
 
 static bool ep_equal(const struct sockaddr_in *a, const struct sockaddr_in *b)
@@ -44,6 +46,8 @@ void pathcheck_set_self(struct pathcheck *pc, const struct sockaddr_in *eps, siz
 
 static struct pathcheck_peer *peer_by_key(const struct pathcheck *pc, const uint8_t *key)
 {
+	if (pc->by_key_ok)
+		return keymap_get(&pc->by_key, key);
 	for (size_t i = 0; i < pc->n; i++)
 		if (!memcmp(pc->peers[i].key, key, 32))
 			return &pc->peers[i];
@@ -77,6 +81,8 @@ static void add_cand(const struct pathcheck *pc, struct pathcheck_peer *p,
 int pathcheck_update(struct pathcheck *pc, const struct pathcheck_in *in, size_t n, uint64_t now_ms)
 {
 	struct pathcheck_peer *peers = calloc(n + 1, sizeof(*peers));
+	struct keymap by_key = { 0 };
+	bool by_key_ok = true;
 	size_t k = 0;
 
 	if (!peers)
@@ -88,11 +94,16 @@ int pathcheck_update(struct pathcheck *pc, const struct pathcheck_in *in, size_t
 		struct sockaddr_in pub = {.sin_family = AF_INET};
 		bool dup = false;
 
-		for (size_t j = 0; j < k; j++)
-			dup |= !memcmp(peers[j].key, in[i].key, 32);
+		if (by_key_ok)
+			dup = keymap_get(&by_key, in[i].key) != NULL;
+		else
+			for (size_t j = 0; j < k; j++)
+				dup |= !memcmp(peers[j].key, in[i].key, 32);
 		if (dup)
 			continue;
 		memcpy(p->key, in[i].key, 32);
+		if (by_key_ok && keymap_put(&by_key, p->key, p))
+			by_key_ok = false; /* out of memory: searched instead */
 		if (ni->has_public) {
 			pub.sin_addr = ni->public_ip;
 			pub.sin_port = htons(ni->public_port);
@@ -109,6 +120,9 @@ int pathcheck_update(struct pathcheck *pc, const struct pathcheck_in *in, size_t
 	free(pc->peers);
 	pc->peers = peers;
 	pc->n = k;
+	keymap_free(&pc->by_key);
+	pc->by_key = by_key;
+	pc->by_key_ok = by_key_ok;
 	if (pc->rr >= k)
 		pc->rr = 0;
 	return 0;

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keymap.h"
 #include "nodeinfo.h"
 
 #define PATHCHECK_MAX_CANDS (NODEINFO_MAX_LOCAL + 1)
@@ -67,6 +68,8 @@ struct pathcheck_in {
 struct pathcheck {
 	struct pathcheck_peer *peers; /* owned */
 	size_t n, rr;
+	struct keymap by_key; /* peers by key; valid while by_key_ok */
+	bool by_key_ok;
 	unsigned rate;
 	double tokens;
 	uint64_t tokens_ms;

@@ -18,6 +18,7 @@
 #include "b64.h"
 #include "log.h"
 #include "cadence.h"
+#include "keymap.h"
 #include "node.h"
 #include "relayproto.h"
 #include "resolver.h"
@@ -94,6 +95,8 @@ struct relay {
 	struct loop *l;
 	struct resolver *res;
 	struct relay_link *links;
+	struct keymap by_key; /* links by key, unless by_key_dirty */
+	bool by_key_dirty;
 	struct relay_stream *streams;
 	unsigned n_pending, n_relayed, n_dialing;
 	/* The CA bundle, read once: reading it per dial cost more CPU than TLS. */
@@ -116,6 +119,15 @@ static char *keyshort(const uint8_t *key, char *buf)
 
 static struct relay_link *link_find(struct relay *r, const uint8_t key[32])
 {
+	if (r->by_key_dirty) {
+		keymap_clear(&r->by_key);
+		r->by_key_dirty = false;
+		for (struct relay_link *k = r->links; k && !r->by_key_dirty; k = k->next)
+			if (keymap_put(&r->by_key, k->key, k))
+				r->by_key_dirty = true; /* out of memory: searched instead */
+	}
+	if (!r->by_key_dirty)
+		return keymap_get(&r->by_key, key);
 	for (struct relay_link *k = r->links; k; k = k->next)
 		if (!memcmp(k->key, key, 32))
 			return k;
@@ -143,6 +155,8 @@ static struct relay_link *link_get(struct relay *r, const uint8_t key[32])
 	k->linger = (struct loop_timer){.cb = on_linger_over, .arg = k};
 	k->next = r->links;
 	r->links = k;
+	if (!r->by_key_dirty && keymap_put(&r->by_key, k->key, k))
+		r->by_key_dirty = true;
 	return k;
 }
 
@@ -1185,6 +1199,7 @@ static void on_tick(void *arg)
 		stop_relaying(r, k);
 		*pp = k->next;
 		link_free(k);
+		r->by_key_dirty = true;
 	}
 }
 
@@ -1358,6 +1373,7 @@ void relay_free(struct relay *r)
 		r->links = k->next;
 		link_free(k);
 	}
+	keymap_free(&r->by_key);
 	/* At exit: nothing runs the loop again, so no callback comes back. */
 	while (r->streams) {
 		struct relay_stream *s = r->streams;

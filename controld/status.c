@@ -69,6 +69,7 @@ char *status_document(struct node *n)
 {
 	json_t *root = json_object(), *self = json_object(), *peers = json_array(), *list = json_object();
 	char k[B64_KEY_LEN + 1], ip[INET_ADDRSTRLEN], ep[64], when[40];
+	const struct mesh_peer **at;
 	time_t now = time(NULL);
 	char *out;
 
@@ -105,6 +106,11 @@ char *status_document(struct node *n)
 	json_object_set_new(list, "age_s", n->list_at ? json_integer(now - n->list_at) : json_null());
 	json_object_set_new(root, "list", list);
 	json_object_set_new(root, "attestation", attest_status(n->att));
+	/* Each list position's applied peer, found once (not a search per entry). */
+	at = calloc(n->n + 1, sizeof(*at));
+	for (size_t j = 0; at && n->applied_valid && j < n->applied.n_peers; j++)
+		if (n->applied.peers[j].index < n->n)
+			at[n->applied.peers[j].index] = &n->applied.peers[j];
 	for (size_t i = 0; i < n->n; i++) {
 		struct node_entry *e = &n->e[i];
 		json_t *p = json_object();
@@ -112,9 +118,12 @@ char *status_document(struct node *n)
 		const char *state;
 		bool relayed;
 
-		for (size_t j = 0; n->applied_valid && j < n->applied.n_peers; j++)
-			if (n->applied.peers[j].index == i)
-				mp = &n->applied.peers[j];
+		if (at)
+			mp = at[i];
+		else /* out of memory: searched */
+			for (size_t j = 0; n->applied_valid && j < n->applied.n_peers; j++)
+				if (n->applied.peers[j].index == i)
+					mp = &n->applied.peers[j];
 		json_object_set_new(p, "position", json_integer((json_int_t)i));
 		json_object_set_new(p, "url", str_or_null(e->url));
 		json_object_set_new(p, "self", json_boolean(n->applied_valid && n->applied.found_self &&
@@ -164,6 +173,7 @@ char *status_document(struct node *n)
 				    json_integer(e->known ? (json_int_t)e->info.n_local : 0));
 		json_array_append_new(peers, p);
 	}
+	free(at);
 	json_object_set_new(root, "peers", peers);
 	out = json_dumps(root, JSON_INDENT(2));
 	json_decref(root);
