@@ -144,6 +144,11 @@ static void vet(const struct peerset *ps, const struct peerset_entry *e,
  * set applied or the tunnel is silent. An endpoint WireGuard learnt from a
  * live peer's packets (roaming) is otherwise left alone, also by a controld
  * that just started and has no memory of what it sent. */
+static bool is_loopback(const struct sockaddr_in *a)
+{
+	return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+}
+
 static bool endpoint_news(const struct peerset *ps, const struct mesh_peer *p, time_t now)
 {
 	const struct peerset_devpeer *d = dev_by_key(ps, p->key);
@@ -155,6 +160,14 @@ static bool endpoint_news(const struct peerset *ps, const struct mesh_peer *p, t
 		return true;
 	if (ep_equal(&d->ep, &p->endpoint))
 		return false;
+	/* A loopback endpoint is this node's own relay socket, learnt from
+	 * packets the relay carried (peers publish no loopback address). When
+	 * the peer is not relayed (the relay sets its socket after this), it
+	 * leads nowhere once the stream closes: seen at 60 nodes, a pair roamed
+	 * to it while leaving the relay and stayed down until its handshake was
+	 * stale, ~3 minutes. */
+	if (is_loopback(&d->ep) && !is_loopback(&p->endpoint))
+		return true;
 	s = sent_by_key(ps, p->key);
 	if (s && !(s->has_ep && ep_equal(&s->ep, &p->endpoint)))
 		return true;

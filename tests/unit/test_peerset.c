@@ -298,6 +298,24 @@ static void test_roamed_endpoint_is_left_alone(void **state)
 	assert_true(peer(0xa1)->send_endpoint);
 }
 
+static void test_endpoint_roamed_to_the_relay_socket_is_replaced(void **state)
+{
+	slot(0, SELF);
+	slot(1, 0xa1);
+	published(1, "198.51.100.1", 51820);
+	decide(2, true);
+	assert_int_equal(peerset_applied(&ps, &st), 0);
+	/* The peer was relayed, the relay left it (its published endpoint went
+	 * back, as sent above), and packets the relay still carried made
+	 * WireGuard roam to this node's relay socket, with a fresh handshake.
+	 * That socket closes with the stream: the published endpoint goes back. */
+	dev_peer(0xa1, 11, "127.0.0.1", 46655, NOW - 10);
+	dev_commit();
+	decide(2, true);
+	assert_true(peer(0xa1)->send_endpoint);
+	assert_int_equal(peer(0xa1)->endpoint.sin_port, htons(51820));
+}
+
 static void test_restarted_controld_keeps_roamed_endpoint(void **state)
 {
 	/* A fresh peerset (controld restarted) sees the interface with a roamed
@@ -415,6 +433,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_self_url_answering_another_key_does_not_leave_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_peer_gets_its_endpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roamed_endpoint_is_left_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_endpoint_roamed_to_the_relay_socket_is_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_controld_keeps_roamed_endpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restarted_agent_with_empty_interface_gets_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answered_lan_path_moves_endpoint_once, setup, teardown),
