@@ -78,21 +78,21 @@ until full_mesh_now; do
 	sleep 0.2
 done
 T2=$(date +%s.%N)
-# mesh_at: when the mesh became whole, by the daemons' own clocks: the latest
-# test.since of the passing pairs in every /status (the moment the last pair
-# passed). The sampler sees it later, by as much as one of its rounds of 20
-# processes takes on a loaded machine (~1 s; 4.4 s against 5.7 s in one run).
+# mesh_at SEEN: when the mesh became whole, by the daemons' own clocks: the
+# latest test.since of the passing pairs in every /status (the moment the last
+# pair passed). The sampler sees it later (SEEN), by as much as one of its
+# rounds of 20 processes takes on a loaded machine (~1 s; 4.4 s against 5.7 s
+# in one run). SEEN itself if nothing reads, or if a pair flapped after SEEN.
 mesh_at() {
-	local k t
+	local k t m=0
 	t=$(for k in $ALL; do
 		ip netns exec "$(nl_ns $k)" curl -s -m 3 http://127.0.0.1:8081/status |
 			jq -r '.peers[] | select(.test.ok == true) | .test.since'
 	done | sort | tail -1)
-	[ -n "$t" ] && date -d "$t" +%s.%N
+	[ -n "$t" ] && m=$(date -d "$t" +%s.%N)
+	awk -v m="$m" -v s="$1" 'BEGIN { printf "%s", (m > 0 && m <= s) ? m : s }'
 }
-TM=$(mesh_at)
-# A pair that flapped after the sampler saw it would date the mesh later.
-TM=$(awk -v m="${TM:-0}" -v s="$T2" 'BEGIN { printf "%s", (m > 0 && m <= s) ? m : s }')
+TM=$(mesh_at "$T2")
 echo "figure|start to full mesh, $N nodes|$(awk -v a="$TM" -v b="$T0" 'BEGIN { printf "%.1f", a - b }')|s"
 echo "figure|controlds' start to full mesh, $N nodes|$(awk -v a="$TM" -v b="$T1" 'BEGIN { printf "%.1f", a - b }')|s"
 echo "info|the sampler saw the full mesh $(awk -v a="$T2" -v b="$TM" 'BEGIN { printf "%.1f", a - b }') s later ($(awk -v a="$T2" -v b="$T0" 'BEGIN { printf "%.1f", a - b }') s from start)"
@@ -163,7 +163,6 @@ if [ "$CHANGE" = 1 ]; then
 	retry 60 natlab_full_mesh $ALL $k
 	T3=$(date +%s.%N)
 	ALL="$ALL $k"
-	TM=$(mesh_at)
-	TM=$(awk -v m="${TM:-0}" -v s="$T3" 'BEGIN { printf "%s", (m > 0 && m <= s) ? m : s }')
+	TM=$(mesh_at "$T3")
 	echo "figure|list change to every pair with the newcomer passing /test|$(awk -v a="$TM" -v b="$T1" 'BEGIN { printf "%.1f", a - b }')|s"
 fi

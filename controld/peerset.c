@@ -139,16 +139,16 @@ static void vet(const struct peerset *ps, const struct peerset_entry *e,
 	}
 }
 
-/* Whether the agent should get p's published endpoint: the interface lacks
- * one, or it is another and either the published one moved since the last
- * set applied or the tunnel is silent. An endpoint WireGuard learnt from a
- * live peer's packets (roaming) is otherwise left alone, also by a controld
- * that just started and has no memory of what it sent. */
 static bool is_loopback(const struct sockaddr_in *a)
 {
 	return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
 }
 
+/* Whether the agent should get p's published endpoint: the interface lacks
+ * one, or it is another and either the published one moved since the last
+ * set applied or the tunnel is silent. An endpoint WireGuard learnt from a
+ * live peer's packets (roaming) is otherwise left alone, also by a controld
+ * that just started and has no memory of what it sent. */
 static bool endpoint_news(const struct peerset *ps, const struct mesh_peer *p, time_t now)
 {
 	const struct peerset_devpeer *d = dev_by_key(ps, p->key);
