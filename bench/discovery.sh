@@ -227,19 +227,30 @@ list $((P - dead)) $dead >"$TMP/www/list.json"
 # controld's way: a fresh controld reads the whole list of P at once.
 # Watched from one process on a kept connection (see watch_metrics.py),
 # started first: it tries every 10 ms until controld listens.
+# The CPU both sides used until every live one was read (controld's from its
+# start, the list's fetch and its own start included): on a machine of two
+# cores, their sum over two is the least such a discovery can take here.
+cpu_s() { awk '{ sub(/.*\) /, ""); printf "%.3f", ($12 + $13) / hz }' hz="$(getconf CLK_TCK)" "/proc/$1/stat"; }
+NGW=$(pgrep -P "$(cat "$TMP/nginx/nginx.pid")" | head -1) # nginx's one worker
 for ((run = 1; run <= ${BENCH_DISCOVERY_RUNS:-1}; run++)); do
+	rm -f "$TMP/cpu.pids"
 	ip netns exec "$NS" python3 "$HERE/watch_metrics.py" http://127.0.0.1:8081/metrics \
-		$((P - dead)) "$P" $((TO + 30)) >"$TMP/watch.out" &
+		$((P - dead)) "$P" $((TO + 30)) "$TMP/cpu.pids" >"$TMP/watch.out" &
 	WPID=$!
 	track_pid $WPID watch_metrics
 	sleep 0.5 # its interpreter's start is over
+	n0=$(cpu_s "$NGW")
 	t0=$(date +%s%N)
 	start_controld 600
+	echo "$CPID $NGW" >"$TMP/cpu.pids.new" && mv "$TMP/cpu.pids.new" "$TMP/cpu.pids"
 	wait $WPID
-	read -r t1 t2 <"$TMP/watch.out"
+	read -r t1 t2 ccpu ncpu <"$TMP/watch.out"
 	[ -n "${t2:-}" ] || { echo "controld did not end its discovery"; tail "$TMP/controld.log"; exit 1; }
 	echo "figure|controld peak RSS (VmHWM) over this discovery|$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' /proc/$CPID/status)|MiB"
 	echo "figure|discovery $P node.json, $dead black-holed: controld, every live one read|$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')|s"
+	[ -n "${ncpu:-}" ] && awk -v c="$ccpu" -v n="$ncpu" -v n0="$n0" -v r=$((P - dead + 1)) 'BEGIN {
+		printf "figure|discovery, CPU until every live one was read: controld / nginx / (sum over 2 cores)|%.2f / %.2f / (%.2f)|s\n", c, n - n0, (c + n - n0) / 2
+		printf "figure|discovery, CPU per HTTPS read (%d, the list with them): controld / nginx|%.2f / %.2f|ms\n", r, 1000 * c / r, 1000 * (n - n0) / r }'
 	echo "figure|discovery $P node.json, $dead black-holed: controld, cycle over (timeouts)|$(awk -v d=$((t2 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')|s"
 	[ $run -lt ${BENCH_DISCOVERY_RUNS:-1} ] && { kill_tracked $CPID controld; wait_gone $CPID; }
 done

@@ -4,9 +4,12 @@
 # look took most of a core of this 2-core machine, beside the controld it
 # timed. Prints the wall-clock times (ns) when LIVE node.json reads had
 # answered and when ALL had ended (answered or failed); exits 1 if not
-# within TIMEOUT_S.
-# Usage: watch_metrics.py METRICS_URL LIVE ALL TIMEOUT_S
+# within TIMEOUT_S. With PIDFILE (a line of PIDs, written once those
+# processes run), also the CPU seconds each had used when the LIVE reads had
+# answered, after the two times.
+# Usage: watch_metrics.py METRICS_URL LIVE ALL TIMEOUT_S [PIDFILE]
 import http.client
+import os
 import sys
 import time
 import urllib.parse
@@ -16,6 +19,15 @@ live, total = int(sys.argv[2]), int(sys.argv[3])
 deadline = time.monotonic() + float(sys.argv[4])
 OK = 'p2pwg_nodejson_fetches_total{result="ok"} '
 FAILED = 'p2pwg_nodejson_fetches_total{result="failed"} '
+pidfile = sys.argv[5] if len(sys.argv) > 5 else None
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    """utime + stime of pid in seconds (fields 14 and 15 of its stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / HZ
 
 
 def counts(conn):
@@ -41,8 +53,13 @@ while time.monotonic() < deadline:
     now = time.time_ns()
     if t_live is None and ok >= live:
         t_live = now
+        try:
+            with open(pidfile) if pidfile else open(os.devnull) as f:
+                cpu = [f"{cpu_s(pid):.3f}" for pid in f.read().split()]
+        except OSError:
+            cpu = []  # no such file or process: the times alone
     if t_live is not None and ok + failed >= total:
-        print(t_live, now)
+        print(t_live, now, *cpu)
         sys.exit(0)
     time.sleep(0.01)
 sys.exit(1)
