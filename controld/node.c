@@ -411,6 +411,7 @@ static void refetch_if_unready(struct node *n)
 static void set_list(struct node *n, struct peerlist *l)
 {
 	struct node_entry *e = calloc(l->n + 1, sizeof(*e));
+	bool added = false;
 
 	if (!e) {
 		peerlist_free(l);
@@ -440,6 +441,7 @@ static void set_list(struct node *n, struct peerlist *l)
 				e[i] = n->e[j];
 				break;
 			}
+		added |= !e[i].url;
 		e[i].url = l->urls[i];
 		e[i].node = n;
 	}
@@ -449,6 +451,11 @@ static void set_list(struct node *n, struct peerlist *l)
 	n->keys_dirty = true;
 	n->n = l->n;
 	n->list = l;
+	/* A node just added may not serve yet, or not have its endpoint: it gets
+	 * the quick re-reads from the start, even where an entry that is never
+	 * ready (a dead or broken peer) had backed them off to the poll interval. */
+	if (added)
+		n->refetch_ms = 0;
 }
 
 static void take_list(struct node *n, struct peerlist *l, char *why, size_t whylen,

@@ -319,6 +319,35 @@ check "but keeps b as a peer (the agent removed nothing)" bash -c "! grep -q 're
 check "and the tunnel to b still carries traffic" ip netns exec "$NS_A" ping -c1 -W1 10.88.0.11
 kill -CONT "$CTLD_b"
 
+# ---- a node added beside a broken entry is read again soon when not up yet ----
+# A broken entry (a malformed node.json) is never ready: reading it again backs
+# off to the poll interval. A node added to the list later, not serving yet when
+# first read, still gets the quick re-reads (0.25, 0.5, 1 s...), not a poll later.
+KEY_L=$(wg genkey | wg pubkey)
+mkdir -p "$TMP/www/late"
+chmod a+rx "$TMP/www/late"
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+echo "[\"$G/a/node.json\", \"$G/b/node.json\", \"$G/bad/node.json\"]" >"$TMP/www/list.json"
+L0=$(wc -l <"$TMP/a/controld.log")
+since_restart() { tail -n +$((L0 + 1)) "$TMP/a/controld.log"; }
+start_controld a "$NS_A" P2PWG_POLL_INTERVAL=8
+retry 20 bash -c "tail -n +$((L0 + 1)) $TMP/a/controld.log | grep -q 'this node is position 0'"
+sleep 10 # the broken entry's re-reads back off: 0.25, 0.5, 1, 2, 4 s, then the polls'
+echo "[\"$G/a/node.json\", \"$G/b/node.json\", \"$G/bad/node.json\", \"$G/late/node.json\"]" >"$TMP/www/list.json"
+retry 12 bash -c "tail -n +$((L0 + 1)) $TMP/a/controld.log | grep -qF 'skipping $G/late/node.json: HTTP 404'"
+# It comes up just after its first read.
+echo "{\"wg_pubkey\": \"$KEY_L\", \"overlay_ip\": \"\", \"public_ip\": \"198.18.0.9\", \"public_port\": 51820}" >"$TMP/www/late/n.tmp"
+chmod a+r "$TMP/www/late/n.tmp"; mv "$TMP/www/late/n.tmp" "$TMP/www/late/node.json"
+T_UP=$EPOCHREALTIME
+retry 12 bash -c "ip netns exec $NS_A wg show p2c$ID-wa allowed-ips | grep -qF '$KEY_L	10.88.0.13/32'"
+WAITED=$(awk -v a="$T_UP" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+e2e_log "the added node was configured ${WAITED} s after it came up; reads of it: $(since_restart | grep -cF "fetch $G/late/node.json")"
+check "a node added beside a broken entry is configured within 3 s of coming up (${WAITED} s; the poll is 8 s)" awk -v w="$WAITED" 'BEGIN { exit !(w < 3) }'
+kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
+echo "$LIST_OK" >"$TMP/www/list.json"
+start_controld a "$NS_A"
+check "back to the two nodes: the added one is removed" retry 20 bash -c "! ip netns exec $NS_A wg show p2c$ID-wa allowed-ips | grep -qF '$KEY_L'"
+
 # ---- a peer's /test redirecting to a page on a's loopback: nothing of it is published ----
 # Node c is a fake list entry at position 2 (10.88.0.12); that address sits on a's
 # own loopback, where an nginx answers /test with a redirect to a secret page.
