@@ -441,7 +441,7 @@ static void set_list(struct node *n, struct peerlist *l)
 				e[i] = n->e[j];
 				break;
 			}
-		added |= !e[i].url;
+		added |= !e[i].url; /* not among the old entries */
 		e[i].url = l->urls[i];
 		e[i].node = n;
 	}

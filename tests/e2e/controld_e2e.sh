@@ -330,11 +330,12 @@ kill -9 "$CTLD_a"; wait_gone "$CTLD_a"
 echo "[\"$G/a/node.json\", \"$G/b/node.json\", \"$G/bad/node.json\"]" >"$TMP/www/list.json"
 L0=$(wc -l <"$TMP/a/controld.log")
 since_restart() { tail -n +$((L0 + 1)) "$TMP/a/controld.log"; }
+logged() { since_restart | grep -qF "$1"; }
 start_controld a "$NS_A" P2PWG_POLL_INTERVAL=8
-retry 20 bash -c "tail -n +$((L0 + 1)) $TMP/a/controld.log | grep -q 'this node is position 0'"
+retry 20 logged 'this node is position 0'
 sleep 10 # the broken entry's re-reads back off: 0.25, 0.5, 1, 2, 4 s, then the polls'
 echo "[\"$G/a/node.json\", \"$G/b/node.json\", \"$G/bad/node.json\", \"$G/late/node.json\"]" >"$TMP/www/list.json"
-retry 12 bash -c "tail -n +$((L0 + 1)) $TMP/a/controld.log | grep -qF 'skipping $G/late/node.json: HTTP 404'"
+retry 12 logged "skipping $G/late/node.json: HTTP 404"
 # It comes up just after its first read.
 echo "{\"wg_pubkey\": \"$KEY_L\", \"overlay_ip\": \"\", \"public_ip\": \"198.18.0.9\", \"public_port\": 51820}" >"$TMP/www/late/n.tmp"
 chmod a+r "$TMP/www/late/n.tmp"; mv "$TMP/www/late/n.tmp" "$TMP/www/late/node.json"
