@@ -83,6 +83,11 @@ struct fetch_opts {
 
 struct loop;
 
+/* Once, before anything else uses libcurl or OpenSSL: both set up, without
+ * the texts of OpenSSL's errors outside TLS itself (~0.2 MiB resident). 0 on
+ * success. */
+int loop_global_init(void);
+
 /* Create the loop (and its h2o evloop and curl multi handle). NULL on failure. */
 struct loop *loop_new(void);
 void loop_free(struct loop *l);

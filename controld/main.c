@@ -93,8 +93,8 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		log_err("peer", "libcurl failed to initialise");
+	if (loop_global_init()) {
+		log_err("peer", "libcurl or OpenSSL failed to initialise");
 		return 1;
 	}
 	the_loop = loop_new();
