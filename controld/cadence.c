@@ -15,6 +15,13 @@ uint64_t cadence_step(uint64_t interval_ms, size_t n)
 	return step ? step : 1;
 }
 
+size_t cadence_group(size_t n)
+{
+	size_t ticks = (n + CADENCE_GROUP_MAX - 1) / CADENCE_GROUP_MAX;
+
+	return ticks ? (n + ticks - 1) / ticks : 0;
+}
+
 uint64_t cadence_prompt(size_t k, size_t n, uint64_t interval_ms, uint32_t rnd)
 {
 	uint64_t gap = cadence_step(interval_ms, n);

@@ -25,6 +25,8 @@
  * wait out a retransmission timer grown by earlier trouble, where a new
  * connection's SYN goes out at once. A working tunnel answers in ms. */
 #define TEST_KEPT_TIMEOUT_MS 1500
+/* A tick of /test checks may wait this long for another wake-up to share. */
+#define TEST_SLACK_MS 1000
 /* A /test that passed while the handshake the agent last reported was not
  * fresh: read the agent's view this soon, so /status says direct at once. */
 #define DEV_SOON_MS 200
@@ -937,33 +939,37 @@ static bool test_start(struct node *n, struct node_entry *e, const struct mesh_p
 	return e->test != NULL;
 }
 
-/* One peer per tick, in turn: each is checked once per interval, and a node's
- * checks never all leave (and arrive at its peers) at the same instant. A
- * tick may come up to half a step late, with another wake-up of the loop
- * (an answer, a peer reading our node.json): the next one comes that much
- * sooner, so the interval holds. */
+/* A group of peers per tick, in turn (every peer up to CADENCE_GROUP_MAX):
+ * each is checked once per interval, with one wake-up per group. Nodes'
+ * ticks drift apart (jitter), so a peer's probes from its peers still
+ * arrive spread out. A tick may come up to TEST_SLACK_MS late, with another
+ * wake-up of the loop: the next one comes that much sooner, so the interval
+ * holds. */
 static void test_now(void *arg)
 {
 	struct node *n = arg;
-	size_t np = n->applied_valid ? n->applied.n_peers : 0;
-	uint64_t step = cadence_step(test_interval_ms(n), np), now = loop_now(n->l);
-	uint64_t late = now > n->t_test.at ? now - n->t_test.at : 0;
-	uint64_t ms = cadence_jitter(step, arc4random());
-	const struct mesh_peer *p;
-	struct node_entry *e;
+	size_t np = n->applied_valid ? n->applied.n_peers : 0, per = cadence_group(np);
+	uint64_t step = cadence_step(test_interval_ms(n), per ? (np + per - 1) / per : 0);
+	uint64_t now = loop_now(n->l), late = now > n->t_test.at ? now - n->t_test.at : 0;
+	uint64_t ms = cadence_jitter(step, arc4random()), slack = step / 2;
 
+	if (slack > TEST_SLACK_MS)
+		slack = TEST_SLACK_MS;
 	/* At most the slack is made up: a loop held up longer starts afresh. */
-	if (late > step / 2)
-		late = step / 2;
-	loop_timer_arm_slack(n->l, &n->t_test, ms > late ? ms - late : 0, step / 2);
-	if (!np)
-		return;
-	if (n->test_next >= np)
-		n->test_next = 0;
-	p = &n->applied.peers[n->test_next++];
-	e = node_entry_by_key(n, p->key);
-	if (e)
-		test_start(n, e, p, false);
+	if (late > slack)
+		late = slack;
+	loop_timer_arm_slack(n->l, &n->t_test, ms > late ? ms - late : 0, slack);
+	for (size_t k = 0; k < per; k++) {
+		const struct mesh_peer *p;
+		struct node_entry *e;
+
+		if (n->test_next >= np)
+			n->test_next = 0;
+		p = &n->applied.peers[n->test_next++];
+		e = node_entry_by_key(n, p->key);
+		if (e)
+			test_start(n, e, p, false);
+	}
 }
 
 /* The prompt checks that are due. Waiting for a peer's slot in the spread

@@ -4,7 +4,8 @@
 # STUN 60 s): N nodes (2N + 2 namespaces, 3N daemons) behind alternating
 # port-preserving and port-remapping NATs converge to a full mesh, every pair
 # keeps answering /test through a window that spans a STUN cycle (no probe
-# fails: /test reports a pair down only when it is down), and a node that
+# fails: /test reports a pair down only when it is down) with each node's
+# checks of an interval leaving together, and a node that
 # really goes down is reported down by every other node.
 # Usage: natlab_scale_e2e.sh WGAGENT CONTROLD AGENTCTL
 # NATLAB_NODES sets the size (default 30, as CI runs it), NATLAB_NAT the kinds (default
@@ -80,6 +81,23 @@ e2e_log "in $HOLD s: $((ok1 - ok0)) /test probes passed, $((bad1 - bad0)) failed
 check "every pair keeps answering /test for $HOLD s (no probe failed, each pair probed)" \
 	test $((bad1 - bad0)) = 0 -a $((ok1 - ok0)) -ge $((N * (N - 1) * (HOLD / NL_TEST - 1)))
 check "no pair was shown down during the $HOLD s" test "$worst" = 0
+
+# A node's /test checks of an interval leave at one tick (up to 64 peers, a
+# group: controld's CADENCE_GROUP_MAX), one wake-up of it and of its WireGuard
+# rather than one per peer: its peers' latest results are seconds apart at
+# most. Spread one by one over the interval, they were ~9 s apart here. A
+# node read while its tick's answers come in is read again.
+scale_tick_span() { # K: seconds from the first to the last of K's latest results
+	natlab_status "$1" | jq -e '[.peers[] | select(.self | not) | .test.at // empty |
+		.[0:19] + "Z" | fromdateiso8601] | max - min'
+}
+tick_together() { local s; s=$(scale_tick_span "$1") && [ "$s" -le 2 ]; }
+if [ "$N" -le 65 ]; then
+	spread=""
+	for k in $ALL; do retry 3 tick_together $k || spread="$spread n$k:$(scale_tick_span $k)s"; done
+	check "each node's /test checks of an interval leave together (latest results within 2 s)${spread:+; apart:$spread}" \
+		test -z "$spread"
+fi
 
 for k in $ALL; do
 	n=$(natlab_wg $k latest-handshakes | awk '$2 > 0' | wc -l)

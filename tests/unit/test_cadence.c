@@ -40,6 +40,27 @@ static void test_checks_spread_over_the_interval(void **state)
 	assert_int_equal(cadence_step(100, 245), 1);
 }
 
+/* A node's checks of an interval leave at one tick, up to CADENCE_GROUP_MAX
+ * peers; a larger mesh's in as few even groups as fit. */
+static void test_checks_leave_in_groups(void **state)
+{
+	(void)state;
+	assert_int_equal(cadence_group(0), 0);
+	assert_int_equal(cadence_group(1), 1);
+	assert_int_equal(cadence_group(19), 19);
+	assert_int_equal(cadence_group(CADENCE_GROUP_MAX), CADENCE_GROUP_MAX);
+	assert_int_equal(cadence_group(CADENCE_GROUP_MAX + 1), 33);
+	assert_int_equal(cadence_group(245), 62);
+	for (size_t n = 1; n <= 245; n++) {
+		size_t per = cadence_group(n), ticks = (n + per - 1) / per;
+
+		/* every peer once per interval, no group past the most, no
+		 * more ticks than needed */
+		assert_true(per >= 1 && per <= CADENCE_GROUP_MAX);
+		assert_int_equal(ticks, (n + CADENCE_GROUP_MAX - 1) / CADENCE_GROUP_MAX);
+	}
+}
+
 static void test_new_peers_are_checked_within_a_moment_not_an_interval(void **state)
 {
 	(void)state;
@@ -79,6 +100,7 @@ int main(void)
 	    cmocka_unit_test(test_jitter_shortens_by_at_most_ten_percent),
 	    cmocka_unit_test(test_two_nodes_started_together_drift_apart),
 	    cmocka_unit_test(test_checks_spread_over_the_interval),
+	    cmocka_unit_test(test_checks_leave_in_groups),
 	    cmocka_unit_test(test_new_peers_are_checked_within_a_moment_not_an_interval),
 	    cmocka_unit_test(test_failed_checks_retried_sooner_then_left_to_the_spread),
 	};
