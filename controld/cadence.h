@@ -52,7 +52,7 @@ uint64_t cadence_prompt(size_t k, size_t n, uint64_t interval_ms, uint32_t rnd);
 /* The wait before checking again a peer whose prompt check failed `fails`
  * times in a row (1 for the first failure): CADENCE_RETRY_MS doubled per
  * earlier failure, jittered (rnd); 0 once that reaches interval_ms, where the
- * spread cadence takes the peer back. */
+ * interval's ticks take the peer back. */
 uint64_t cadence_retry(unsigned fails, uint64_t interval_ms, uint32_t rnd);
 
 #endif

@@ -901,7 +901,7 @@ static void on_test(void *arg, const struct fetch_result *r)
 		 * its next recheck (minutes away on a steady mesh). */
 		node_paths_suspect(n, e->info.wg_pubkey);
 		/* Failed (a peer not configured yet, a lost moment): look again
-		 * soon, backing off until the spread takes it back. */
+		 * soon, backing off until the interval's tick takes it back. */
 		wait = cadence_retry(++e->test_fails, test_interval_ms(n), arc4random());
 		if (wait)
 			prompt_at(n, e, wait);
@@ -972,7 +972,7 @@ static void test_now(void *arg)
 	}
 }
 
-/* The prompt checks that are due. Waiting for a peer's slot in the spread
+/* The prompt checks that are due. Waiting for the interval's next tick
  * would cost up to a whole interval after it came up. */
 static void prompt_now(void *arg)
 {
@@ -994,7 +994,7 @@ static void prompt_now(void *arg)
 }
 
 /* Peers the agent just configured, or whose address or endpoint just changed,
- * are checked at once (spread over a moment), not at their slot of the
+ * are checked at once (spread over a moment), not at the next tick of the
  * interval: WireGuard holds the first packets until the handshake is done. */
 static void prompt_new_peers(struct node *n)
 {

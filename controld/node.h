@@ -44,7 +44,7 @@ struct node_entry {
 	bool test_ok;
 	time_t test_at;
 	uint64_t test_since_us; /* wall clock: when this run of passes (or of failures) began */
-	/* A prompt check, outside the spread: the peer was just configured or
+	/* A prompt check, outside the interval's ticks: the peer was just configured or
 	 * changed, its handshake just turned fresh, or its last check failed. */
 	bool test_prompt;
 	uint64_t test_due; /* monotonic ms; valid with test_prompt */
