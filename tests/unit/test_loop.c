@@ -179,8 +179,9 @@ static void loop_teardown(struct loop *l)
 	h2o_evloop_destroy(ev);
 }
 
-/* The server's child on a port of its own; returns its pid, *port set. */
-static pid_t start_server(uint16_t *port)
+/* A child serving (run, which never returns) a port of its own; returns its
+ * pid, *port set. */
+static pid_t start_child(uint16_t *port, void (*run)(int fd))
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
 	socklen_t al = sizeof(a);
@@ -195,11 +196,17 @@ static pid_t start_server(uint16_t *port)
 	assert_true(child >= 0);
 	if (child == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* also when an assertion ends the test */
-		serve(fd);
+		run(fd);
 	}
 	close(fd);
 	*port = ntohs(a.sin_port);
 	return child;
+}
+
+/* The server's child (h2o over TLS) on a port of its own. */
+static pid_t start_server(uint16_t *port)
+{
+	return start_child(port, serve);
 }
 
 /* The start of a test: a new certificate and the server's child on *port. */
@@ -587,6 +594,19 @@ static void test_ca_store_verifies(void **state)
 
 static char tls_error[CURL_ERROR_SIZE];
 
+/* A plain HTTP server's answer to whatever comes first (a TLS hello). */
+static void answer_plain_http(int fd)
+{
+	static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+	char buf[1024];
+	int c = accept(fd, NULL, NULL);
+
+	if (c >= 0 && read(c, buf, sizeof(buf)) > 0 &&
+	    write(c, answer, sizeof(answer) - 1) == (ssize_t)(sizeof(answer) - 1))
+		sleep(5);
+	_exit(0);
+}
+
 static void on_tls_error(void *arg, const struct fetch_result *r)
 {
 	struct round *rd = arg;
@@ -603,35 +623,15 @@ static void on_tls_error(void *arg, const struct fetch_result *r)
  * a list. */
 static void test_tls_errors_still_read(void **state)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), status;
 	struct loop *l = loop_new();
 	struct round rd = {.l = l};
 	struct fetch_opts o = {.timeout_ms = 5000, .max_bytes = 4096};
 	char url[64];
-	pid_t child;
+	uint16_t port;
+	int status;
+	pid_t child = start_child(&port, answer_plain_http);
 
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 4), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
-		char buf[1024];
-		int c;
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		c = accept(fd, NULL, NULL);
-		if (c >= 0 && read(c, buf, sizeof(buf)) > 0 &&
-		    write(c, answer, sizeof(answer) - 1) == (ssize_t)(sizeof(answer) - 1))
-			sleep(5);
-		_exit(0);
-	}
-	close(fd);
-	snprintf(url, sizeof(url), "https://127.0.0.1:%u/node.json", ntohs(a.sin_port));
+	snprintf(url, sizeof(url), "https://127.0.0.1:%u/node.json", port);
 	assert_non_null(fetch_start(l, url, &o, on_tls_error, &rd));
 	loop_run(l);
 	print_message("https to a plain http server: %s\n", tls_error);
