@@ -15,9 +15,14 @@ uint64_t cadence_step(uint64_t interval_ms, size_t n)
 	return step ? step : 1;
 }
 
+size_t cadence_ticks(size_t n)
+{
+	return (n + CADENCE_GROUP_MAX - 1) / CADENCE_GROUP_MAX;
+}
+
 size_t cadence_group(size_t n)
 {
-	size_t ticks = (n + CADENCE_GROUP_MAX - 1) / CADENCE_GROUP_MAX;
+	size_t ticks = cadence_ticks(n);
 
 	return ticks ? (n + ticks - 1) / ticks : 0;
 }

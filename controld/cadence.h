@@ -32,8 +32,12 @@ uint64_t cadence_step(uint64_t interval_ms, size_t n);
  * tunnel per tick, so its checks are split over a few ticks. */
 #define CADENCE_GROUP_MAX 64
 
-/* How many of n peers each tick of /test checks takes: all up to
- * CADENCE_GROUP_MAX, else groups as even as fit (245: 4 ticks of 62). */
+/* The ticks of /test checks per interval for n peers: one up to
+ * CADENCE_GROUP_MAX, else as few as hold them all (245: 4); 0 when n is 0. */
+size_t cadence_ticks(size_t n);
+
+/* How many of n peers each of those ticks takes: groups as even as fit
+ * (245: 62). */
 size_t cadence_group(size_t n);
 
 /* The first prompt /test checks of peers just configured (or whose handshake

@@ -949,7 +949,7 @@ static void test_now(void *arg)
 {
 	struct node *n = arg;
 	size_t np = n->applied_valid ? n->applied.n_peers : 0, per = cadence_group(np);
-	uint64_t step = cadence_step(test_interval_ms(n), per ? (np + per - 1) / per : 0);
+	uint64_t step = cadence_step(test_interval_ms(n), cadence_ticks(np));
 	uint64_t now = loop_now(n->l), late = now > n->t_test.at ? now - n->t_test.at : 0;
 	uint64_t ms = cadence_jitter(step, arc4random()), slack = step / 2;
 
